@@ -1,0 +1,26 @@
+"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
+``handler`` (a function of the parsed arguments returning the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prefopt", description="Preference optimisation without RL (DPO family).")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"prefopt.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return int(args.handler(args) or 0)

@@ -1,0 +1,103 @@
+"""The data a loss receives and returns, and the normalised preference example.
+
+Shapes: B prompts in a batch, K response slots per prompt, T response tokens.
+Columns follow the ranking: column 0 holds the best response (pairwise data: K = 2, chosen then rejected).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Scores:
+    """Everything a loss may read about one batch.
+
+    Attributes:
+        policy: (B, K) summed response-token log-probs log pi_theta(y_k | x).
+        reference: (B, K) the same under the frozen reference pi_ref, or None for reference-free runs.
+        lengths: (B, K) response token counts; defaults to ones only as a placeholder when not given
+            (``has_lengths`` tells the two apart, so length-normalised losses can refuse the placeholder).
+        valid: (B, K) bool, False for padding slots of prompts that carry fewer than K responses.
+        ranks: (B, K) long, 0 for the best; equal ranks within a row are ties. Columns are sorted by rank.
+            Defaults to ``0, 1, ..., K-1`` (a strict ranking in column order).
+        token_policy: (B, K, T) per-token policy log-probs, filled only for losses that declare
+            ``needs_token_logps``.
+        token_mask: (B, K, T) bool, True on real response tokens of ``token_policy``.
+    """
+
+    policy: Tensor
+    reference: Tensor | None = None
+    lengths: Tensor | None = None
+    valid: Tensor | None = None
+    ranks: Tensor | None = None
+    token_policy: Tensor | None = None
+    token_mask: Tensor | None = None
+    has_lengths: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        if self.policy.dim() != 2:
+            raise ValueError(f"Scores.policy must have shape (B, K); got {tuple(self.policy.shape)}")
+        batch, slots = self.policy.shape
+        device = self.policy.device
+        if self.reference is not None and self.reference.shape != self.policy.shape:
+            raise ValueError(
+                f"Scores.reference has shape {tuple(self.reference.shape)}, policy {tuple(self.policy.shape)}"
+            )
+        if self.lengths is None:
+            self.has_lengths = False
+            self.lengths = torch.ones(batch, slots, dtype=self.policy.dtype, device=device)
+        if self.valid is None:
+            self.valid = torch.ones(batch, slots, dtype=torch.bool, device=device)
+        if self.ranks is None:
+            self.ranks = torch.arange(slots, device=device).expand(batch, slots).clone()
+        for name in ("lengths", "valid", "ranks"):
+            value = getattr(self, name)
+            if value.shape != self.policy.shape:
+                raise ValueError(f"Scores.{name} has shape {tuple(value.shape)}, policy {tuple(self.policy.shape)}")
+        if (self.token_policy is None) != (self.token_mask is None):
+            raise ValueError("Scores.token_policy and Scores.token_mask must be given together")
+
+    @property
+    def batch_size(self) -> int:
+        return self.policy.shape[0]
+
+    @property
+    def num_slots(self) -> int:
+        return self.policy.shape[1]
+
+    def log_ratio(self) -> Tensor:
+        """(B, K) h = log pi_theta - log pi_ref; the policy log-probs alone when there is no reference."""
+        if self.reference is None:
+            return self.policy
+        return self.policy - self.reference
+
+
+@dataclass
+class LossOutput:
+    """What a loss returns.
+
+    Attributes:
+        loss: scalar, the mean over prompts of the per-prompt loss.
+        rewards: (B, K) detached implicit rewards (e.g. beta * h for DPO); padding slots are arbitrary.
+        metrics: extra float metrics the loss wants logged (averaged over prompts).
+    """
+
+    loss: Tensor
+    rewards: Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RankedExample:
+    """One prompt with K >= 2 responses and their ranks (0 = best; equal ranks are ties).
+
+    ``prompt`` and each response are plain strings or chat-message lists (``[{"role": ..., "content": ...}]``).
+    """
+
+    prompt: str | tuple
+    responses: tuple
+    ranks: tuple[int, ...]
