@@ -1,0 +1,170 @@
+"""The run configuration: one pydantic model, loaded from YAML with ``key=value`` overrides.
+
+Defaults follow the DPO paper (App. B): RMSprop, learning rate 1e-6, linear warm-up over 150 steps, beta 0.1,
+batch 64. Unknown keys and invalid values are errors that name the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class LoraConfig(_Section):
+    r: int = Field(8, gt=0, description="adapter rank")
+    alpha: float = Field(16.0, gt=0, description="adapter scaling numerator")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] | str = Field("all-linear", description="module names to adapt, or 'all-linear'")
+
+
+class ModelConfig(_Section):
+    path: str | None = Field(None, description="local model directory, or a .gguf file; None builds `preset`")
+    preset: Literal["tiny", "small"] = Field("tiny", description="built-in architecture used when path is None")
+    tokenizer: str = Field("bytes", description="for presets: 'bytes' (any text) or 'quickstart' (its vocabulary)")
+    reference_path: str | None = Field(None, description="reference model; None: the policy's initial weights")
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    gradient_checkpointing: bool = False
+    lora: LoraConfig | None = Field(None, description="train LoRA adapters (needs peft); reference = adapters off")
+
+
+class DataConfig(_Section):
+    path: str | None = Field(None, description="preference file or directory; None uses the bundled quickstart data")
+    format: Literal["auto", "pairwise", "ranked", "scored", "hh"] = "auto"
+    eval_path: str | None = Field(None, description="held-out file; None splits eval_fraction off `path`")
+    eval_fraction: float = Field(0.1, ge=0, lt=1)
+    on_error: Literal["raise", "skip"] = Field("raise", description="stop on the first bad row, or skip and report")
+    max_length: int = Field(512, gt=1, description="tokens of prompt + response")
+    max_prompt_length: int = Field(256, gt=0)
+    on_overflow: Literal["truncate", "drop"] = Field("truncate", description="over-long examples")
+    quickstart_size: int = Field(2400, ge=20, description="examples generated when path is None")
+
+
+class OptimConfig(_Section):
+    optimizer: Literal["rmsprop", "adamw"] = "rmsprop"
+    lr: float = Field(1e-6, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = Field("constant", description="after the linear warm-up")
+    warmup_steps: int = Field(150, ge=0)
+    batch_size: int = Field(64, gt=0, description="prompts per optimizer step, over all processes")
+    micro_batch_size: int = Field(8, gt=0, description="prompts per forward pass and process")
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="overrides epochs")
+    max_grad_norm: float | None = Field(10.0, gt=0)
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+
+
+class ReferenceConfig(_Section):
+    cache: bool = Field(True, description="precompute reference log-probs once; False keeps a live reference model")
+    cache_dir: str = Field("~/.cache/prefopt/reference", description="where reference caches live")
+    batch_size: int = Field(16, gt=0, description="prompts per forward pass while building the cache")
+
+
+class LoggingConfig(_Section):
+    output_dir: str = "runs/quickstart"
+    log_every: int = Field(10, gt=0)
+    eval_every: int = Field(50, ge=0, description="0: evaluate only at the start and the end")
+    save_every: int = Field(0, ge=0, description="checkpoint interval in steps; 0: only the final save")
+    tensorboard: bool = False
+    progress: bool = True
+
+
+LossSpec = str | dict[str, Any] | list[dict[str, Any]]
+
+
+class RunConfig(_Section):
+    seed: int = 0
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    loss: LossSpec = Field(
+        default_factory=lambda: {"name": "dpo"},
+        description="a loss name, {name, pairs, **options}, or a list of such entries each with a weight",
+    )
+    optim: OptimConfig = OptimConfig()
+    reference: ReferenceConfig = ReferenceConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @model_validator(mode="after")
+    def _check_batch(self) -> RunConfig:
+        if self.optim.batch_size % self.optim.micro_batch_size:
+            raise ValueError(
+                f"optim.batch_size ({self.optim.batch_size}) must be a multiple of "
+                f"optim.micro_batch_size ({self.optim.micro_batch_size})"
+            )
+        return self
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit :class:`RunConfig`."""
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for i, part in enumerate(parents):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: {'.'.join(parents[: i + 1])} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """``["optim.lr=1e-5", "loss.beta=0.5"]`` -> ``[("optim.lr", 1e-05), ("loss.beta", 0.5)]`` (values as YAML)."""
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        parsed.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+    return parsed
+
+
+def _format_errors(error: ValidationError, source: str) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"] if not str(p).startswith("function-after")) or "(top level)"
+        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        lines.append(f"  {where}: {message}")
+    return f"invalid configuration ({source}):\n" + "\n".join(lines)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read ``path`` (YAML; None: all defaults), apply ``key=value`` overrides, validate.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys or invalid values; the message names each key.
+    """
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"cannot read configuration {path}: {error}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"configuration {path} must be a mapping at the top level")
+        tree = loaded or {}
+    for key, value in parse_overrides(overrides or []):
+        if key.startswith("loss."):  # options of a loss given by name alone live in a mapping
+            loss = tree.get("loss", RunConfig().loss)
+            tree["loss"] = {"name": loss} if isinstance(loss, str) else loss
+        _set_dotted(tree, key, value)
+    if overrides:
+        source += " + overrides"
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, source)) from None
+
+
+def dump_config(config: RunConfig) -> str:
+    """The resolved configuration as YAML."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,49 @@
+"""Held-out evaluation: preference metrics of a model on tokenised examples, over all processes."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from accelerate import Accelerator
+from torch import nn
+
+from prefopt.data.batch import TokenizedExample, collate
+from prefopt.engine.metrics import MetricMean, preference_metrics
+from prefopt.engine.step import ReferenceLogProbs, loss_step
+
+
+def evaluate(
+    model: nn.Module,
+    examples: list[TokenizedExample],
+    loss,
+    reference: ReferenceLogProbs | None,
+    accelerator: Accelerator,
+    *,
+    batch_size: int,
+    pad_token_id: int,
+) -> dict[str, float]:
+    """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the prompts of ``examples``.
+
+    Each process evaluates every ``num_processes``-th batch; totals and weights are summed across processes.
+    """
+    if not examples:
+        return {}
+    was_training = model.training
+    model.eval()
+    mean = MetricMean()
+    num_batches = math.ceil(len(examples) / batch_size)
+    with torch.no_grad():
+        for i in range(accelerator.process_index, num_batches, accelerator.num_processes):
+            batch = collate(examples[i * batch_size : (i + 1) * batch_size], pad_token_id).to(accelerator.device)
+            scores, out = loss_step(model, batch, loss, reference)
+            mean.add(preference_metrics(scores, out), weight=len(batch.keys))
+    model.train(was_training)
+    if accelerator.num_processes == 1:
+        return mean.means()
+    merged = MetricMean()
+    for names, state in accelerator.gather_for_metrics([mean.state()], use_gather_object=True):
+        for j, name in enumerate(names):
+            merged.totals[name] += float(state[0, j])
+            merged.weights[name] += float(state[1, j])
+    return merged.means()

@@ -1,0 +1,270 @@
+"""The training loop on ``accelerate``: gradient accumulation, clipping, logging, evaluation, checkpoints.
+
+A run is ``prefopt train``: prepare the data, build (or reuse) the reference cache, then train the policy, which
+is the only model in memory. Every ``log_every`` steps the training metrics and every ``eval_every`` steps the
+held-out metrics go to ``metrics.jsonl`` in the output directory; the final model is saved with
+``save_pretrained`` next to the tokenizer, the resolved configuration and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from prefopt.config import RunConfig, dump_config
+from prefopt.data.batch import TokenizedExample, collate
+from prefopt.engine import checkpoint
+from prefopt.engine.evaluate import evaluate
+from prefopt.engine.metrics import MetricMean, preference_metrics
+from prefopt.engine.models import load_model, load_tokenizer
+from prefopt.engine.optim import build_optimizer, build_scheduler
+from prefopt.engine.setup import policy_source, prepare_splits, reference_log_probs
+from prefopt.engine.step import ReferenceLogProbs, loss_step
+from prefopt.engine.stream import step_micro_batches
+from prefopt.losses.api import build_loss
+
+
+@dataclass
+class TrainResult:
+    """What a finished run reports."""
+
+    output_dir: Path
+    steps: int
+    initial_eval: dict[str, float]
+    final_eval: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+
+
+def _disable_dropout(model: torch.nn.Module) -> None:
+    """Dropout would make the policy differ from the reference at step 0; DPO trains without it."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
+def _apply_lora(model, config: RunConfig):
+    from peft import LoraConfig, get_peft_model  # optional dependency: prefopt[peft]
+
+    lora = config.model.lora
+    return get_peft_model(
+        model,
+        LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules),
+    )
+
+
+def total_steps(config: RunConfig, num_examples: int) -> int:
+    if config.optim.max_steps is not None:
+        return config.optim.max_steps
+    return max(1, math.ceil(config.optim.epochs * num_examples / config.optim.batch_size))
+
+
+class MetricsLog:
+    """Appends one JSON object per line to ``metrics.jsonl`` (main process only)."""
+
+    def __init__(self, path: Path, enabled: bool, resume_step: int | None, tensorboard_dir: Path | None) -> None:
+        self.path, self.enabled = path, enabled
+        self.writer = None
+        if not enabled:
+            return
+        if resume_step is None:
+            path.write_text("")
+        elif path.exists():  # drop what was logged after the checkpoint we resume from
+            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
+            path.write_text("".join(line + "\n" for line in kept))
+        if tensorboard_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter  # optional dependency: prefopt[tensorboard]
+
+            self.writer = SummaryWriter(str(tensorboard_dir))
+
+    def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as handle:
+            handle.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
+        if self.writer is not None:
+            for name, value in metrics.items():
+                self.writer.add_scalar(f"{split}/{name}", value, step)
+            self.writer.flush()
+
+
+class Trainer:
+    """Holds the state of one run; :meth:`run` trains from step 0 or from the latest checkpoint."""
+
+    def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
+        self.config = config
+        optim = config.optim
+        self.accelerator = Accelerator(mixed_precision=optim.mixed_precision)
+        world = self.accelerator.num_processes
+        if optim.batch_size % (optim.micro_batch_size * world):
+            raise ValueError(
+                f"optim.batch_size ({optim.batch_size}) must be a multiple of optim.micro_batch_size "
+                f"({optim.micro_batch_size}) times the number of processes ({world})"
+            )
+        self.accumulation = optim.batch_size // (optim.micro_batch_size * world)
+        self.output_dir = Path(config.logging.output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.resume_from = checkpoint.latest_checkpoint(self.output_dir) if resume else None
+        if resume and self.resume_from is None:
+            self.print(f"no checkpoint in {self.output_dir / 'checkpoints'}; starting from step 0")
+        set_seed(config.seed)
+
+        self.tokenizer = load_tokenizer(config.model)
+        self.splits = prepare_splits(config, self.tokenizer)
+        for line in self.splits.reports:
+            self.print(line)
+        self.loss = build_loss(config.loss)
+
+        self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype)
+        _disable_dropout(self.model)
+        self.reference: ReferenceLogProbs | None = None
+        if self.loss.declarations.needs_reference:
+            self.reference = reference_log_probs(
+                config, self.tokenizer, self.splits.train + self.splits.eval, lambda: self.model, self.accelerator
+            )
+        if config.model.lora is not None:
+            self.model = _apply_lora(self.model, config)
+        if config.model.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.steps = total_steps(config, len(self.splits.train))
+        optimizer = build_optimizer(self.model, optim)
+        scheduler = build_scheduler(optimizer, optim, self.steps)
+        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(self.model, optimizer, scheduler)
+        self.config_yaml = dump_config(config)
+
+    def print(self, message: str) -> None:
+        self.accelerator.print(message)
+
+    def _collate(self, examples: list[TokenizedExample]):
+        return collate(examples, self.tokenizer.pad_token_id).to(self.accelerator.device)
+
+    def evaluate(self) -> dict[str, float]:
+        """Held-out metrics, averaged over prompts and over processes."""
+        return evaluate(
+            self.model,
+            self.splits.eval,
+            self.loss,
+            self.reference,
+            self.accelerator,
+            batch_size=self.config.optim.micro_batch_size,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+
+    # training ----------------------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, float]:
+        """One optimizer step over ``accumulation`` micro-batches; returns the step's training metrics."""
+        optim = self.config.optim
+        micro_batches = step_micro_batches(
+            len(self.splits.train),
+            self.config.seed,
+            step,
+            optim.batch_size,
+            optim.micro_batch_size,
+            self.accelerator.process_index,
+            self.accelerator.num_processes,
+        )
+        mean = MetricMean()
+        tokens = 0
+        for j, indices in enumerate(micro_batches):
+            batch = self._collate([self.splits.train[i] for i in indices])
+            tokens += int(batch.prompt_mask.sum()) * batch.valid.shape[1] + int(batch.response_mask.sum())
+            last = j == len(micro_batches) - 1
+            context = self.accelerator.no_sync(self.model) if not last else contextlib.nullcontext()
+            with context:
+                with self.accelerator.autocast():
+                    scores, out = loss_step(self.model, batch, self.loss, self.reference)
+                self.accelerator.backward(out.loss / self.accumulation)
+            mean.add(preference_metrics(scores, out), weight=len(indices))
+        grad_norm = None
+        if optim.max_grad_norm is not None:
+            grad_norm = float(self.accelerator.clip_grad_norm_(self.model.parameters(), optim.max_grad_norm))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        metrics = mean.means()
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        metrics["tokens"] = tokens
+        if grad_norm is not None:
+            metrics["grad_norm"] = grad_norm
+        return metrics
+
+    def run(self) -> TrainResult:
+        logging = self.config.logging
+        start = checkpoint.load_checkpoint(self.accelerator, self.resume_from) if self.resume_from else 0
+        if self.resume_from:
+            self.print(f"resumed from {self.resume_from} at step {start}")
+        main = self.accelerator.is_main_process
+        log = MetricsLog(
+            self.output_dir / "metrics.jsonl",
+            main,
+            start if self.resume_from else None,
+            self.output_dir / "tensorboard" if logging.tensorboard else None,
+        )
+        initial = self.evaluate()
+        if start == 0:
+            log.write(0, "eval", initial)
+        self.model.train()
+        window = MetricMean()
+        window_tokens, window_start = 0, time.perf_counter()
+        history = []
+        bar = tqdm(total=self.steps, initial=start, disable=not (main and logging.progress), desc="training")
+        for step in range(start, self.steps):
+            metrics = self.train_step(step)
+            window_tokens += metrics.pop("tokens")
+            window.add(metrics, weight=1.0)
+            done = step + 1
+            bar.update(1)
+            if done % logging.log_every == 0 or done == self.steps:
+                elapsed = time.perf_counter() - window_start
+                logged = {**window.means(), "tokens_per_second": window_tokens * self.accelerator.num_processes / elapsed}
+                log.write(done, "train", logged)
+                history.append({"step": done, **logged})
+                bar.set_postfix(loss=f"{logged['loss']:.4f}", acc=f"{logged['accuracy']:.2f}")
+                window, window_tokens, window_start = MetricMean(), 0, time.perf_counter()
+            if logging.eval_every and done % logging.eval_every == 0 and done != self.steps:
+                log.write(done, "eval", self.evaluate())
+            if logging.save_every and done % logging.save_every == 0:
+                checkpoint.save_checkpoint(self.accelerator, self.output_dir, done, self.config_yaml)
+        bar.close()
+        final = self.evaluate()
+        log.write(self.steps, "eval", final)
+        self.save_final(initial, final)
+        return TrainResult(self.output_dir, self.steps, initial, final, history)
+
+    def save_final(self, initial: dict[str, float], final: dict[str, float]) -> None:
+        """``save_pretrained`` (safetensors), tokenizer, resolved config and the report, written atomically."""
+        self.accelerator.wait_for_everyone()
+        if not self.accelerator.is_main_process:
+            return
+        model = self.accelerator.unwrap_model(self.model)
+        if self.config.model.lora is not None:
+            model = model.merge_and_unload()
+        target = self.output_dir / "final"
+        partial = self.output_dir / "final.tmp"
+        _remove(partial)
+        model.save_pretrained(partial, safe_serialization=True)
+        self.tokenizer.save_pretrained(partial)
+        (partial / "prefopt.yaml").write_text(self.config_yaml)
+        report = {"steps": self.steps, "initial_eval": initial, "final_eval": final}
+        (partial / "report.json").write_text(json.dumps(report, indent=2))
+        _remove(target)
+        partial.rename(target)
+
+
+def _remove(path: Path) -> None:
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def train(config: RunConfig, *, resume: bool = False) -> TrainResult:
+    """Train the configured policy; with ``resume`` continue exactly from the latest checkpoint."""
+    return Trainer(config, resume=resume).run()

@@ -1,0 +1,70 @@
+"""Training and evaluation metrics computed from a batch's scores and the loss's rewards.
+
+All metrics are means over prompts (or over preference pairs, for pair metrics) of one batch; a
+:class:`MetricMean` combines batches weighted by how many prompts each held.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import torch
+
+from prefopt.losses.pairs import ranking_pairs
+from prefopt.types import LossOutput, Scores
+
+
+def preference_metrics(scores: Scores, out: LossOutput) -> dict[str, float]:
+    """Loss, rewards and log-probs per rank, pairwise accuracy, margins and (K > 2) Kendall tau.
+
+    Accuracy counts, over every strictly ordered pair of responses of a prompt, the pairs whose implicit
+    rewards agree with the ranking; a pair with equal rewards counts one half (so pi_theta = pi_ref gives 50%).
+    Kendall tau per prompt is (concordant - discordant) / ordered pairs.
+    """
+    rewards = out.rewards.detach().float()  # (B, K)
+    index, pair_valid = ranking_pairs(scores.ranks, scores.valid)  # (P, 2), (B, P)
+    diff = rewards[:, index[:, 0]] - rewards[:, index[:, 1]]  # (B, P) better minus worse
+    pairs = pair_valid.float()
+    num_pairs = pairs.sum(dim=1)  # (B,)
+    has_pairs = num_pairs > 0
+    agree = (diff > 0).float() + 0.5 * (diff == 0).float()
+    sign = torch.sign(diff)
+
+    metrics = {
+        "loss": float(out.loss.detach()),
+        "accuracy": float((agree * pairs).sum() / pairs.sum().clamp(min=1)),
+        "margin": float((diff * pairs).sum() / pairs.sum().clamp(min=1)),
+    }
+    if scores.num_slots > 2:
+        tau = (sign * pairs).sum(dim=1)[has_pairs] / num_pairs[has_pairs]
+        metrics["kendall_tau"] = float(tau.mean()) if tau.numel() else 0.0
+    named = {"rewards": rewards, "logps/policy": scores.policy.detach().float()}
+    if scores.reference is not None:
+        named["logps/reference"] = scores.reference.detach().float()
+    for rank in scores.ranks[scores.valid].unique().tolist():
+        at_rank = (scores.ranks == rank) & scores.valid
+        for prefix, values in named.items():
+            metrics[f"{prefix}/rank{rank}"] = float(values[at_rank].mean())
+    metrics.update(out.metrics)
+    return metrics
+
+
+class MetricMean:
+    """Weighted running means of named metrics (weights: prompts per batch)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = defaultdict(float)
+        self.weights: dict[str, float] = defaultdict(float)
+
+    def add(self, metrics: dict[str, float], weight: float) -> None:
+        for name, value in metrics.items():
+            self.totals[name] += value * weight
+            self.weights[name] += weight
+
+    def means(self) -> dict[str, float]:
+        return {name: self.totals[name] / self.weights[name] for name in self.totals if self.weights[name]}
+
+    def state(self) -> tuple[list[str], torch.Tensor]:
+        """Names and a (2, M) tensor of totals and weights, for summing across processes."""
+        names = sorted(self.totals)
+        return names, torch.tensor([[self.totals[n] for n in names], [self.weights[n] for n in names]], dtype=torch.float64)

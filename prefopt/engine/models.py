@@ -1,0 +1,120 @@
+"""Models and tokenizers: local Hugging Face checkpoints (GGUF too) or small built-in presets.
+
+Nothing is downloaded: a model is a local path, or a preset architecture built from a config with a seed and
+paired with a tokenizer made in code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
+
+from prefopt import quickstart
+from prefopt.config import ModelConfig
+
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4},
+    "small": {"hidden_size": 256, "intermediate_size": 688, "num_hidden_layers": 4, "num_attention_heads": 8},
+}
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _wrap(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def byte_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per UTF-8 byte (plus special tokens): covers any text, needs no training."""
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS.values(), *sorted(alphabet)])}
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=SPECIAL_TOKENS["unk_token"]))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return _wrap(tokenizer)
+
+
+def quickstart_tokenizer() -> PreTrainedTokenizerFast:
+    """One token per word of the quickstart task's vocabulary (see :mod:`prefopt.quickstart`)."""
+    words = [*SPECIAL_TOKENS.values(), *quickstart.vocabulary()]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token=SPECIAL_TOKENS["unk_token"]))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.decoder = decoders.WordPiece(prefix="##")  # joins words with spaces
+    return _wrap(tokenizer)
+
+
+BUILTIN_TOKENIZERS = {"bytes": byte_tokenizer, "quickstart": quickstart_tokenizer}
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: a local path (with an optional GGUF file) or a preset description.
+
+    ``description`` identifies preset models exactly (the architecture and the initialisation seed), so a
+    fingerprint of it is as good as a hash of the weights.
+    """
+
+    path: Path | None
+    gguf_file: str | None
+    description: dict[str, Any] | None
+
+
+def resolve_source(path: str | None, config: ModelConfig, vocab_size: int, seed: int) -> ModelSource:
+    if path is None:
+        arch = {**PRESETS[config.preset], "vocab_size": vocab_size}
+        return ModelSource(None, None, {"preset": config.preset, "tokenizer": config.tokenizer, "arch": arch, "seed": seed})
+    location = Path(path).expanduser()
+    if not location.exists():
+        raise FileNotFoundError(f"model path {location} does not exist (models are loaded from local paths only)")
+    if location.suffix == ".gguf":
+        return ModelSource(location.parent, location.name, None)
+    return ModelSource(location, None, None)
+
+
+def load_tokenizer(config: ModelConfig) -> PreTrainedTokenizerBase:
+    """The tokenizer of ``config.path``, or the built-in one named by ``config.tokenizer`` for presets."""
+    if config.path is None:
+        if config.tokenizer not in BUILTIN_TOKENIZERS:
+            raise ValueError(f"model.tokenizer {config.tokenizer!r} is not one of {', '.join(BUILTIN_TOKENIZERS)}")
+        return BUILTIN_TOKENIZERS[config.tokenizer]()
+    source = resolve_source(config.path, config, 0, 0)
+    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
+    """Instantiate the model of ``source`` in ``dtype`` on the CPU."""
+    torch_dtype = DTYPES[dtype]
+    if source.description is not None:
+        architecture = source.description["arch"]
+        config = LlamaConfig(
+            **architecture,
+            num_key_value_heads=architecture["num_attention_heads"],
+            max_position_embeddings=2048,
+            pad_token_id=0,
+            bos_token_id=1,
+            eos_token_id=2,
+            tie_word_embeddings=True,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(source.description["seed"])
+            model = LlamaForCausalLM(config)
+        return model.to(torch_dtype)
+    return AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
