@@ -95,9 +95,12 @@ class LossOutput:
 class RankedExample:
     """One prompt with K >= 2 responses and their ranks (0 = best; equal ranks are ties).
 
-    ``prompt`` and each response are plain strings or chat-message lists (``[{"role": ..., "content": ...}]``).
+    ``prompt`` and each response are plain strings or tuples of chat messages (``{"role": ..., "content": ...}``).
+    Responses are sorted by rank, best first. ``source`` says where the example came from (e.g.
+    ``"train.jsonl, row 12"``) for messages; it takes no part in equality or in the example key.
     """
 
     prompt: str | tuple
     responses: tuple
     ranks: tuple[int, ...]
+    source: str | None = field(default=None, compare=False)

@@ -30,13 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_cache(args: argparse.Namespace) -> int:
-    from accelerate import Accelerator
-
+    from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.models import load_model, load_tokenizer
     from prefopt.engine.setup import policy_source, prepare_splits, reference_log_probs
 
     config = config_from_arguments(args.items)
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     tokenizer = load_tokenizer(config.model)
     splits = prepare_splits(config, tokenizer)
     for line in splits.reports:

@@ -23,8 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from accelerate import Accelerator
-
+    from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.evaluate import evaluate
     from prefopt.engine.models import load_model, load_tokenizer
     from prefopt.engine.setup import policy_source, prepare_evaluation_data, reference_log_probs
@@ -36,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"prefopt eval: loss {loss.name!r} compares the model with a reference; set model.reference_path"
         )
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     tokenizer = load_tokenizer(config.model)
     data = prepare_evaluation_data(config, tokenizer)
     for line in data.reports:

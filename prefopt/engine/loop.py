@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from prefopt.config import RunConfig, dump_config
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
+from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
 from prefopt.engine.metrics import MetricMean, preference_metrics
 from prefopt.engine.models import load_model, load_tokenizer
@@ -103,7 +103,7 @@ class Trainer:
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
         self.config = config
         optim = config.optim
-        self.accelerator = Accelerator(mixed_precision=optim.mixed_precision)
+        self.accelerator = make_accelerator(optim.mixed_precision)
         world = self.accelerator.num_processes
         if optim.batch_size % (optim.micro_batch_size * world):
             raise ValueError(

@@ -89,10 +89,12 @@ def reference_source(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> M
     return resolve_source(config.model.reference_path, config.model, len(tokenizer), config.seed)
 
 
-def source_identity(source: ModelSource) -> str:
+def source_identity(source: ModelSource, cache_dir: Path) -> str:
+    """Exact identity of a model's weights without loading it (file hashes are memoised in ``cache_dir``)."""
     if source.description is not None:
         return fingerprint.model_identity(source.description)
-    return fingerprint.model_identity(source.path if source.gguf_file is None else source.path / source.gguf_file)
+    weights = source.path if source.gguf_file is None else source.path / source.gguf_file
+    return fingerprint.model_identity(weights, memo=cache_dir / reference.MEMO_NAME)
 
 
 def cache_fingerprint(
@@ -100,7 +102,9 @@ def cache_fingerprint(
 ) -> fingerprint.Fingerprint:
     """Everything that changes the reference log-probs of ``examples``."""
     return fingerprint.reference_fingerprint(
-        model_identity=source_identity(reference_source(config, tokenizer)),
+        model_identity=source_identity(
+            reference_source(config, tokenizer), Path(config.reference.cache_dir).expanduser()
+        ),
         dtype=config.model.dtype,
         tokenizer_identity=fingerprint.tokenizer_identity(tokenizer),
         settings={

@@ -55,8 +55,12 @@ class Declarations:
             responses, so adding f(x) to all policy (or all reference) log-probs of a prompt changes nothing
             (Lemma 1).
         bradley_terry: at K = 2 the loss is -log sigma(beta * (h_w - h_l)) with the option ``beta``, so its
-            derivatives are -beta*w and +beta*w, w = sigma(beta*h_l - beta*h_w) (App. A.4).
+            derivatives are -beta*w and +beta*w, w = sigma(beta*h_l - beta*h_w) (App. A.4). A listwise
+            bradley_terry loss is the Plackett-Luce likelihood (App. A.3): log K! at h = 0.
         monotone: raising the best response's log-prob never raises the loss.
+        per_prompt: each prompt's loss depends on its own scores only, so a batch's loss is the mean of its
+            prompts' losses alone; False for losses that couple the prompts of a batch (sorting across the
+            batch, a batch-mean reward baseline).
     """
 
     needs_reference: bool = True
@@ -66,6 +70,7 @@ class Declarations:
     reward_difference: bool = True
     bradley_terry: bool = False
     monotone: bool = True
+    per_prompt: bool = True
 
 
 LossFunction = Callable[[Scores, Any], LossOutput]
@@ -342,6 +347,7 @@ class WeightedLoss:
             reward_difference=all(d.reward_difference for d in decls),
             bradley_terry=False,
             monotone=all(d.monotone for d in decls) and all(w >= 0 for w, _ in self.parts),
+            per_prompt=all(d.per_prompt for d in decls),
         )
 
     @property

@@ -26,12 +26,16 @@ class DPOOptions(LossOptions):
 
 def _declare(options: DPOOptions) -> Declarations:
     standard = options.divergence == "reverse_kl"
+    smoothed = options.label_smoothing > 0
     return Declarations(
         needs_reference=not options.reference_free,
         length_normalized=options.length_normalize,
         listwise=False,
-        reward_difference=standard,
-        bradley_terry=standard and options.label_smoothing == 0 and not options.length_normalize,
+        # h_w / |y_w| - h_l / |y_l| moves when f(x) is added to both log-probs of responses of unequal length
+        reward_difference=standard and not options.length_normalize,
+        bradley_terry=standard and not smoothed and not options.length_normalize,
+        # with eps > 0 the loss is minimal at the finite margin log((1 - eps) / eps) and rises beyond it
+        monotone=not smoothed,
     )
 
 
@@ -39,8 +43,9 @@ def log_ratios(scores: Scores, reference_free: bool, length_normalize: bool) -> 
     """(B, K) h = log pi_theta(y|x) - log pi_ref(y|x), optionally per token and/or without the reference."""
     policy, reference = scores.policy, None if reference_free else scores.reference
     if length_normalize:
-        policy = policy / scores.lengths
-        reference = None if reference is None else reference / scores.lengths
+        lengths = scores.lengths.clamp(min=1)  # padding slots may carry length 0
+        policy = policy / lengths
+        reference = None if reference is None else reference / lengths
     return policy if reference is None else policy - reference
 
 

@@ -1,0 +1,110 @@
+"""Load preference data: read every row, normalise it, and account for every row that is not used."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from prefopt.data.errors import PreferenceDataError, location
+from prefopt.data.readers import Source, open_sources
+from prefopt.data.records import SHAPES, detect_format, normalise_record
+from prefopt.types import RankedExample
+
+ON_ERROR = ("raise", "skip")
+EXAMPLES_PER_REASON = 3
+
+
+@dataclass
+class LoadReport:
+    """What loading read, used and skipped.
+
+    Attributes:
+        files: the files (or dataset names) read, in order.
+        ignored_files: files of a directory passed over because their type is not supported.
+        rows: rows read.
+        formats: loaded examples per record shape (``pairwise``, ``ranked``, ``scored``, ``hh``).
+        skipped: skipped rows per reason (only with ``on_error="skip"``).
+        skip_examples: per reason, the first few error messages, each naming file, row and field.
+    """
+
+    files: list[str] = field(default_factory=list)
+    ignored_files: list[str] = field(default_factory=list)
+    rows: int = 0
+    formats: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    skip_examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> int:
+        """Examples loaded."""
+        return sum(self.formats.values())
+
+    @property
+    def num_skipped(self) -> int:
+        """Rows skipped, over all reasons."""
+        return sum(self.skipped.values())
+
+    def record_skip(self, error: PreferenceDataError) -> None:
+        """Count ``error``'s row as skipped and keep its message if it is among the first of its reason."""
+        self.skipped[error.reason] += 1
+        kept = self.skip_examples.setdefault(error.reason, [])
+        if len(kept) < EXAMPLES_PER_REASON:
+            kept.append(str(error))
+
+    def summary(self) -> str:
+        """A few human-readable lines: rows read, examples loaded per shape, rows skipped per reason."""
+        shapes = ", ".join(f"{shape} {count}" for shape, count in sorted(self.formats.items()))
+        lines = [
+            f"read {self.rows} rows from {len(self.files)} source(s); loaded {self.loaded} examples"
+            + (f" ({shapes})" if shapes else "")
+        ]
+        if self.ignored_files:
+            lines.append(f"ignored {len(self.ignored_files)} unsupported file(s): {', '.join(self.ignored_files)}")
+        if self.skipped:
+            lines.append(f"skipped {self.num_skipped} rows:")
+            for reason, count in self.skipped.most_common():
+                lines.append(f"  {reason}: {count}")
+                lines.extend(f"    e.g. {message}" for message in self.skip_examples[reason])
+        return "\n".join(lines)
+
+
+def load_preferences(
+    source: Source, *, format: str = "auto", on_error: str = "raise"
+) -> tuple[list[RankedExample], LoadReport]:
+    """Read ``source`` and normalise each row to a :class:`RankedExample`, best response first.
+
+    Args:
+        source: a file or directory path (see :mod:`prefopt.data.readers`), a ``datasets.Dataset``, a
+            single-split ``datasets.DatasetDict``, or an iterable of record dicts.
+        format: ``"auto"`` (detect each row's shape from its keys) or one of ``pairwise``, ``ranked``,
+            ``scored``, ``hh`` (see :mod:`prefopt.data.records`).
+        on_error: ``"raise"`` stops at the first bad row with a :class:`PreferenceDataError` naming its file,
+            row and field; ``"skip"`` leaves bad rows out and counts them per reason in the report. Files that
+            cannot be read raise in both modes.
+
+    Returns:
+        The examples in source order, and a :class:`LoadReport`.
+    """
+    if format != "auto" and format not in SHAPES:
+        raise ValueError(f"unknown format {format!r}; expected 'auto' or one of {SHAPES}")
+    if on_error not in ON_ERROR:
+        raise ValueError(f"unknown on_error {on_error!r}; expected one of {ON_ERROR}")
+    sources, ignored = open_sources(source)
+    report = LoadReport(ignored_files=ignored)
+    examples = []
+    for stream in sources:
+        report.files.append(stream.name)
+        for row_number, row in enumerate(stream.rows, start=1):
+            report.rows += 1
+            try:
+                shape = detect_format(row) if format == "auto" else format
+                example = normalise_record(row, shape)
+            except PreferenceDataError as error:
+                located = error.at(stream.name, row_number)
+                if on_error == "raise":
+                    raise located from None
+                report.record_skip(located)
+                continue
+            report.formats[shape] += 1
+            examples.append(replace(example, source=location(stream.name, row_number)))
+    return examples, report

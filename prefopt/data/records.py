@@ -1,0 +1,195 @@
+"""Record shapes: detect a row's shape from its keys, validate it and normalise it to a :class:`RankedExample`.
+
+Shapes (``format``):
+    pairwise: ``{prompt, chosen, rejected}``.
+    ranked:   ``{prompt, responses, ranking}`` (response indices, best first) or
+              ``{prompt, responses, ranks}`` (each response's rank, lower is better, equal ranks are ties).
+    scored:   ``{prompt, responses, scores}`` (higher is better, equal scores are ties).
+    hh:       ``{chosen, rejected}`` full dialogues (Anthropic HH-RLHF), see :mod:`prefopt.data.hh`.
+Prompts and responses may be text or chat messages (:mod:`prefopt.data.content`). Other keys are ignored.
+Ranks are normalised to dense ranks from 0 (the best) and responses sorted by rank, stable within ties.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+from prefopt.data.content import prompt_content, response_content
+from prefopt.data.errors import (
+    ALL_TIED,
+    BAD_RANKING,
+    IDENTICAL_RESPONSES,
+    LENGTH_MISMATCH,
+    MISSING_FIELD,
+    TOO_FEW_RESPONSES,
+    UNKNOWN_FORMAT,
+    WRONG_TYPE,
+    PreferenceDataError,
+)
+from prefopt.data.hh import split_dialogues
+from prefopt.types import RankedExample
+
+SHAPES = ("pairwise", "ranked", "scored", "hh")
+_ORDER_FIELDS = ("ranking", "ranks", "scores")
+
+
+def detect_format(row: Mapping) -> str:
+    """The shape of ``row`` from its keys; a null value counts as absent.
+
+    (File readers give every row the union of all columns, so a file that mixes shapes has null columns.)
+    """
+    present = {key for key, value in row.items() if value is not None}
+    if "responses" in present:
+        orders = [key for key in _ORDER_FIELDS if key in present]
+        if len(orders) > 1:
+            raise PreferenceDataError(
+                f"gives {' and '.join(orders)}; give only one way of ordering the responses",
+                reason=UNKNOWN_FORMAT,
+                field=orders[1],
+            )
+        if not orders:
+            raise PreferenceDataError(
+                "is missing or null (responses need a 'ranking', 'ranks' or 'scores')",
+                reason=MISSING_FIELD,
+                field="ranking",
+            )
+        return "scored" if orders[0] == "scores" else "ranked"
+    if "chosen" in present or "rejected" in present:
+        return "pairwise" if "prompt" in present else "hh"
+    raise PreferenceDataError(
+        f"cannot tell the record shape from its non-null keys {sorted(present)}; expected prompt+chosen+rejected, "
+        "prompt+responses+ranking|ranks|scores, or chosen+rejected dialogues",
+        reason=UNKNOWN_FORMAT,
+    )
+
+
+def normalise_record(row: Mapping, shape: str) -> RankedExample:
+    """Validate ``row`` as a record of ``shape`` (one of ``SHAPES``) and return it as a :class:`RankedExample`.
+
+    Raises :class:`PreferenceDataError` naming the field (not yet the file and row) for anything unusable.
+    """
+    return _NORMALISERS[shape](row)
+
+
+def _pairwise(row: Mapping) -> RankedExample:
+    prompt = prompt_content(_require(row, "prompt"), "prompt")
+    chat = not isinstance(prompt, str)
+    responses = [response_content(_require(row, name), name, chat=chat) for name in ("chosen", "rejected")]
+    return _ranked_example(prompt, responses, [0, 1], names=["chosen", "rejected"])
+
+
+def _hh(row: Mapping) -> RankedExample:
+    prompt, chosen, rejected = split_dialogues(_require(row, "chosen"), _require(row, "rejected"))
+    return _pairwise({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+
+
+def _ranked(row: Mapping) -> RankedExample:
+    prompt, responses = _prompt_and_responses(row)
+    given = [field for field in ("ranking", "ranks") if row.get(field) is not None]
+    if not given:
+        raise PreferenceDataError(
+            "is missing or null (a ranked record gives 'ranking' or 'ranks')", reason=MISSING_FIELD, field="ranking"
+        )
+    if len(given) > 1:
+        raise PreferenceDataError(
+            "gives ranking and ranks; give only one of them", reason=UNKNOWN_FORMAT, field="ranks"
+        )
+    if given[0] == "ranks":
+        return _ranked_example(prompt, responses, _dense(_int_list(row, "ranks", len(responses)), field="ranks"))
+    ranking = _int_list(row, "ranking", len(responses))
+    if sorted(ranking) != list(range(len(responses))):
+        raise PreferenceDataError(
+            f"must be a permutation of the response indices 0..{len(responses) - 1}; got {ranking}",
+            reason=BAD_RANKING,
+            field="ranking",
+        )
+    ranks = [0] * len(responses)
+    for position, index in enumerate(ranking):
+        ranks[index] = position
+    return _ranked_example(prompt, responses, ranks)
+
+
+def _scored(row: Mapping) -> RankedExample:
+    prompt, responses = _prompt_and_responses(row)
+    scores = _list(row, "scores", len(responses))
+    for i, score in enumerate(scores):
+        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+            raise PreferenceDataError(
+                f"must be a finite number; got {score!r}", reason=WRONG_TYPE, field=f"scores[{i}]"
+            )
+    return _ranked_example(prompt, responses, _dense([-score for score in scores], field="scores"))
+
+
+def _prompt_and_responses(row: Mapping) -> tuple[str | tuple, list]:
+    prompt = prompt_content(_require(row, "prompt"), "prompt")
+    raw = _require(row, "responses")
+    if not isinstance(raw, list | tuple):
+        raise PreferenceDataError(f"expected a list; got {type(raw).__name__}", reason=WRONG_TYPE, field="responses")
+    if len(raw) < 2:
+        raise PreferenceDataError(
+            f"has {len(raw)} response(s); a preference needs at least 2", reason=TOO_FEW_RESPONSES, field="responses"
+        )
+    chat = not isinstance(prompt, str)
+    return prompt, [response_content(value, f"responses[{i}]", chat=chat) for i, value in enumerate(raw)]
+
+
+def _require(row: Mapping, field: str) -> object:
+    value = row.get(field)
+    if value is None:
+        raise PreferenceDataError("is missing or null", reason=MISSING_FIELD, field=field)
+    return value
+
+
+def _list(row: Mapping, field: str, length: int) -> list:
+    value = _require(row, field)
+    if not isinstance(value, list | tuple):
+        raise PreferenceDataError(f"expected a list; got {type(value).__name__}", reason=WRONG_TYPE, field=field)
+    if len(value) != length:
+        raise PreferenceDataError(
+            f"has {len(value)} entries for {length} responses", reason=LENGTH_MISMATCH, field=field
+        )
+    return list(value)
+
+
+def _int_list(row: Mapping, field: str, length: int) -> list[int]:
+    values = _list(row, field, length)
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PreferenceDataError(f"must be an integer; got {value!r}", reason=WRONG_TYPE, field=f"{field}[{i}]")
+    return values
+
+
+def _dense(keys: list, *, field: str) -> list[int]:
+    """Dense ranks from 0 of sort ``keys`` (lower is better); equal keys share a rank."""
+    distinct = sorted(set(keys))
+    if len(distinct) == 1:
+        raise PreferenceDataError("ties every response, so there is no preference", reason=ALL_TIED, field=field)
+    position = {key: rank for rank, key in enumerate(distinct)}
+    return [position[key] for key in keys]
+
+
+def _ranked_example(
+    prompt: str | tuple, responses: list, ranks: list[int], names: list[str] | None = None
+) -> RankedExample:
+    names = names or [f"responses[{i}]" for i in range(len(responses))]
+    for j in range(len(responses)):
+        for i in range(j):
+            if responses[i] == responses[j]:
+                raise PreferenceDataError(
+                    f"is identical to '{names[i]}' (identical responses carry no preference)",
+                    reason=IDENTICAL_RESPONSES,
+                    field=names[j],
+                )
+    order = sorted(range(len(responses)), key=ranks.__getitem__)
+    return RankedExample(
+        prompt=prompt, responses=tuple(responses[i] for i in order), ranks=tuple(ranks[i] for i in order)
+    )
+
+
+_NORMALISERS: dict[str, Callable[[Mapping], RankedExample]] = {
+    "pairwise": _pairwise,
+    "ranked": _ranked,
+    "scored": _scored,
+    "hh": _hh,
+}

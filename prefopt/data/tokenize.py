@@ -1,0 +1,148 @@
+"""Tokenise ranked examples for the engine, with a recorded truncation policy.
+
+See :mod:`prefopt.data.encode` for how prompt and response ids are taken (chat templates, BOS, EOS, token
+boundaries) and :mod:`prefopt.data.truncate` for the truncation policy. Nothing is cut or dropped silently:
+the :class:`TokenizeReport` counts it all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tqdm.auto import tqdm
+
+from prefopt.data.batch import TokenizedExample
+from prefopt.data.encode import encode_examples, special_prefix
+from prefopt.data.keys import example_key
+from prefopt.data.truncate import KEEP, fits, truncate
+from prefopt.types import RankedExample
+
+ON_OVERFLOW = ("truncate", "drop")
+CHUNK = 1024  # examples per batched tokenizer call
+PROGRESS_FROM = 2000  # show a progress bar (on a terminal) from this many examples
+
+# reasons for dropping an example
+TOO_LONG = "too_long"
+IDENTICAL_TOKENS = "identical_tokens"
+
+
+@dataclass
+class TokenizeReport:
+    """What tokenisation kept, cut and dropped.
+
+    Attributes:
+        examples: examples given.
+        kept: examples returned.
+        truncated_prompts: returned examples whose prompt was cut.
+        truncated_responses: returned examples with at least one response cut.
+        dropped: dropped examples per reason: ``too_long`` (over ``max_length`` with ``on_overflow="drop"``),
+            ``identical_tokens`` (two responses with the same ids after tokenisation and truncation, so no
+            preference is left).
+        boundary_mismatches: responses tokenised apart from their prompt because tokenising prompt + response
+            merged tokens across the boundary.
+    """
+
+    examples: int = 0
+    kept: int = 0
+    truncated_prompts: int = 0
+    truncated_responses: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    boundary_mismatches: int = 0
+
+    def summary(self) -> str:
+        """One human-readable line per fact."""
+        lines = [f"tokenized {self.examples} examples; kept {self.kept}"]
+        if self.truncated_prompts or self.truncated_responses:
+            lines.append(
+                f"truncated the prompt of {self.truncated_prompts} and responses of {self.truncated_responses} examples"
+            )
+        if self.dropped:
+            reasons = ", ".join(f"{reason} {count}" for reason, count in self.dropped.most_common())
+            lines.append(f"dropped {sum(self.dropped.values())} examples ({reasons})")
+        if self.boundary_mismatches:
+            lines.append(
+                f"{self.boundary_mismatches} responses tokenised apart from their prompt (tokens merge across the boundary)"
+            )
+        return "\n".join(lines)
+
+
+def tokenize_examples(
+    examples: Sequence[RankedExample],
+    tokenizer,
+    *,
+    max_length: int,
+    max_prompt_length: int,
+    truncation: str = "keep_end",
+    on_overflow: str = "truncate",
+) -> tuple[list[TokenizedExample], TokenizeReport]:
+    """Tokenise ``examples`` into :class:`TokenizedExample` s (prompt ids, K response ids each ending in EOS).
+
+    Args:
+        examples: normalised examples (e.g. from :func:`load_preferences`).
+        tokenizer: a Hugging Face tokenizer (a fast one tokenises in batches); it needs an EOS token, and a chat
+            template for chat-message examples.
+        max_length: most tokens of prompt plus longest response.
+        max_prompt_length: the length a prompt is cut to when an example is too long.
+        truncation: ``"keep_end"`` keeps the end of a cut prompt (the most recent context), ``"keep_start"``
+            its start. Responses always keep their start.
+        on_overflow: ``"truncate"`` cuts examples over ``max_length``; ``"drop"`` leaves them out.
+
+    Raises:
+        ValueError: for bad options or a tokenizer without an EOS token.
+        PreferenceDataError: for a chat example the tokenizer cannot render, naming the example's source.
+    """
+    _check_options(tokenizer, max_length, max_prompt_length, truncation, on_overflow)
+    prefix = special_prefix(tokenizer)
+    if max_prompt_length <= len(prefix):
+        raise ValueError(f"max_prompt_length ({max_prompt_length}) leaves no room after the special tokens {prefix}")
+    report = TokenizeReport(examples=len(examples))
+    tokenized = []
+    with tqdm(
+        total=len(examples), desc="tokenizing", unit="ex", disable=None if len(examples) >= PROGRESS_FROM else True
+    ) as progress:
+        for start in range(0, len(examples), CHUNK):
+            chunk = examples[start : start + CHUNK]
+            for example, encoded in zip(chunk, encode_examples(chunk, tokenizer, prefix), strict=True):
+                report.boundary_mismatches += encoded.boundary_mismatches
+                if on_overflow == "drop" and not fits(encoded.prompt, encoded.responses, max_length):
+                    report.dropped[TOO_LONG] += 1
+                    continue
+                prompt, responses = truncate(
+                    encoded.prompt,
+                    encoded.responses,
+                    max_length=max_length,
+                    max_prompt_length=max_prompt_length,
+                    keep=truncation,
+                    prefix=prefix,
+                )
+                if len(set(map(tuple, responses))) < len(responses):
+                    report.dropped[IDENTICAL_TOKENS] += 1
+                    continue
+                report.truncated_prompts += len(prompt) < len(encoded.prompt)
+                report.truncated_responses += responses != encoded.responses
+                tokenized.append(
+                    TokenizedExample(
+                        key=example_key(example),
+                        prompt_ids=tuple(prompt),
+                        response_ids=tuple(map(tuple, responses)),
+                        ranks=example.ranks,
+                    )
+                )
+            progress.update(len(chunk))
+    report.kept = len(tokenized)
+    return tokenized, report
+
+
+def _check_options(tokenizer, max_length: int, max_prompt_length: int, truncation: str, on_overflow: str) -> None:
+    if getattr(tokenizer, "eos_token_id", None) is None:
+        raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token so responses can end with it")
+    if truncation not in KEEP:
+        raise ValueError(f"unknown truncation {truncation!r}; expected one of {KEEP}")
+    if on_overflow not in ON_OVERFLOW:
+        raise ValueError(f"unknown on_overflow {on_overflow!r}; expected one of {ON_OVERFLOW}")
+    if not 0 < max_prompt_length < max_length:
+        raise ValueError(
+            f"need 0 < max_prompt_length < max_length; got max_prompt_length={max_prompt_length}, max_length={max_length}"
+        )

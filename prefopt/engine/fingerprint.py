@@ -1,0 +1,227 @@
+"""Fingerprints of everything that changes reference log-probs, computable without building the model.
+
+A :class:`Fingerprint` is the sha256 of a canonical JSON of its components: the reference model's identity, the
+dtype it runs in, the tokenizer's identity, the tokenisation settings, a hash of the tokenised dataset and the
+cache format version. Two runs whose fingerprints agree would compute the same reference log-probs, so the second
+reuses the first one's cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from prefopt.data.batch import TokenizedExample
+
+#: Version of the cache file layout; part of every fingerprint, so a new layout never reads an old file.
+FORMAT_VERSION = 1
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+_CHUNK_BYTES = 1 << 20
+# config keys that describe where or with what a model was saved, not what it computes
+_VOLATILE_CONFIG_KEYS = {"transformers_version", "dtype", "torch_dtype", "architectures"}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """The identity of one reference cache.
+
+    Attributes:
+        digest: 64 hex characters, sha256 of the canonical JSON of ``components``; the cache file's name.
+        components: what was hashed: ``format_version``, ``model``, ``dtype``, ``tokenizer``, ``settings`` and
+            ``dataset`` (``num_examples`` and ``sha256``). JSON-serialisable.
+    """
+
+    digest: str
+    components: dict[str, Any]
+
+    @classmethod
+    def from_components(cls, components: Mapping[str, Any]) -> Fingerprint:
+        components = json.loads(_canonical_json(components))
+        return cls(digest=hashlib.sha256(_canonical_json(components).encode()).hexdigest(), components=components)
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def dtype_name(dtype: str | torch.dtype) -> str:
+    """``torch.bfloat16`` or ``"bfloat16"`` -> ``"bfloat16"``; unknown names raise ``ValueError``."""
+    name = str(dtype).removeprefix("torch.")
+    if not isinstance(getattr(torch, name, None), torch.dtype):
+        raise ValueError(f"unknown dtype {dtype!r}")
+    return name
+
+
+def unique_examples(examples: Iterable[TokenizedExample]) -> dict[str, TokenizedExample]:
+    """Examples by key, sorted by key. A key seen twice with different token ids raises ``ValueError``."""
+    by_key: dict[str, TokenizedExample] = {}
+    for example in examples:
+        seen = by_key.setdefault(example.key, example)
+        if (seen.prompt_ids, seen.response_ids) != (example.prompt_ids, example.response_ids):
+            raise ValueError(f"two examples share the key {example.key!r} but differ in their token ids")
+    return dict(sorted(by_key.items()))
+
+
+def dataset_hash(examples: Iterable[TokenizedExample]) -> dict[str, Any]:
+    """``{"num_examples": N, "sha256": hex}`` over the sorted set of keys and their prompt and response token ids.
+
+    Ranks are left out: they do not change a response's log-prob (the order of the responses, which does fix a
+    value's slot, is hashed).
+    """
+    digest = hashlib.sha256()
+    unique = unique_examples(examples)
+    for key, example in unique.items():
+        encoded = key.encode()
+        digest.update(struct.pack("<q", len(encoded)) + encoded)
+        for ids in (example.prompt_ids, *example.response_ids):
+            digest.update(struct.pack(f"<q{len(ids)}q", len(ids), *ids))
+        digest.update(struct.pack("<q", -1))  # end of example: (prompt, responses) splits are unambiguous
+    return {"num_examples": len(unique), "sha256": digest.hexdigest()}
+
+
+def reference_fingerprint(
+    *,
+    model_identity: str,
+    dtype: str | torch.dtype,
+    tokenizer_identity: str,
+    settings: Mapping[str, Any],
+    examples: Sequence[TokenizedExample],
+) -> Fingerprint:
+    """Fingerprint of a reference cache, without building the reference model.
+
+    Args:
+        model_identity: from :func:`model_identity`.
+        dtype: the dtype the reference runs in.
+        tokenizer_identity: from :func:`tokenizer_identity`.
+        settings: JSON-serialisable tokenisation settings (maximum lengths, truncation policy, chat template
+            switches) and anything else that changes the token ids or the numbers.
+        examples: the whole tokenised dataset; order and exact duplicates do not matter.
+    """
+    return Fingerprint.from_components(
+        {
+            "format_version": FORMAT_VERSION,
+            "model": model_identity,
+            "dtype": dtype_name(dtype),
+            "tokenizer": tokenizer_identity,
+            "settings": dict(settings),
+            "dataset": dataset_hash(examples),
+        }
+    )
+
+
+def model_identity(
+    source: str | os.PathLike[str] | Mapping[str, Any] | nn.Module, *, memo: str | os.PathLike[str] | None = None
+) -> str:
+    """A string that changes whenever the reference model's weights or architecture change.
+
+    Args:
+        source: one of
+            - a local directory: sha256 over ``config.json`` and every ``*.safetensors`` / ``*.bin`` / ``*.gguf``
+              file in it (names and bytes), read once in 1 MiB chunks, no forward pass;
+            - a single weight file: sha256 of its bytes;
+            - a mapping describing a model built from a config with a seed: sha256 of its canonical JSON (exact
+              because such construction is deterministic);
+            - an ``nn.Module`` in memory (the fallback): sha256 over its class, config and ``state_dict`` tensors
+              (name, dtype, shape, bytes) in sorted name order.
+        memo: optional JSON file remembering file hashes by (path, size, mtime_ns), so a later run skips
+            rehashing unchanged files. A file rewritten in place with the same size and modification time would
+            be missed; pass ``None`` to always rehash.
+    """
+    if isinstance(source, nn.Module):
+        return "module:" + _module_hash(source)
+    if isinstance(source, Mapping):
+        return "config:" + hashlib.sha256(_canonical_json(source).encode()).hexdigest()
+    path = Path(source)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.name == "config.json")
+        )
+        if not any(p.suffix in WEIGHT_SUFFIXES for p in files):
+            raise FileNotFoundError(f"no {'/'.join(WEIGHT_SUFFIXES)} weight files in {path}")
+    else:
+        raise FileNotFoundError(f"model source {path} does not exist")
+    hashes = _FileHashes(Path(memo) if memo is not None else None)
+    digest = hashlib.sha256()
+    for file in files:
+        name = file.relative_to(path).as_posix() if path.is_dir() else file.name
+        digest.update(f"{name}\0{hashes.sha256(file)}\0".encode())
+    hashes.save()
+    return "files:" + digest.hexdigest()
+
+
+def tokenizer_identity(tokenizer: Any) -> str:
+    """sha256 over what decides a tokenizer's ids: its class, its full serialisation for fast tokenizers
+    (``backend_tokenizer.to_str()``: vocabulary, merges, normaliser, pre-tokeniser, post-processor, added tokens)
+    or else its sorted vocabulary, its special tokens with their ids, and its chat template.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    special = {name: str(value) for name, value in tokenizer.special_tokens_map.items()}
+    parts = {
+        "class": type(tokenizer).__name__,
+        "model": backend.to_str() if backend is not None else sorted(tokenizer.get_vocab().items()),
+        "special_tokens": special,
+        "special_ids": {token: tokenizer.convert_tokens_to_ids(token) for token in sorted(special.values())},
+        "chat_template": getattr(tokenizer, "chat_template", None),
+    }
+    return "tokenizer:" + hashlib.sha256(_canonical_json(parts).encode()).hexdigest()
+
+
+def _module_hash(module: nn.Module) -> str:
+    digest = hashlib.sha256(type(module).__name__.encode())
+    config = getattr(module, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        kept = {k: v for k, v in config.to_dict().items() if not k.startswith("_") and k not in _VOLATILE_CONFIG_KEYS}
+        digest.update(_canonical_json(kept).encode())
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+class _FileHashes:
+    """sha256 of files, optionally remembered in a JSON sidecar by (resolved path, size, mtime_ns)."""
+
+    def __init__(self, memo: Path | None):
+        self.memo = memo
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.changed = False
+        if memo is not None and memo.is_file():
+            try:
+                self.entries = json.loads(memo.read_text())
+            except (OSError, ValueError):
+                self.entries = {}  # an unreadable memo only costs a rehash
+
+    def sha256(self, file: Path) -> str:
+        stat = file.stat()
+        key = str(file.resolve())
+        entry = self.entries.get(key)
+        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+            return entry["sha256"]
+        digest = hashlib.sha256()
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK_BYTES):
+                digest.update(chunk)
+        self.entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
+        self.changed = True
+        return digest.hexdigest()
+
+    def save(self) -> None:
+        if self.memo is None or not self.changed:
+            return
+        self.memo.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.memo.with_name(f".{self.memo.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
+        os.replace(temporary, self.memo)

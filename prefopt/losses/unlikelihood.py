@@ -1,0 +1,46 @@
+"""Unlikelihood training, the DPO paper's baseline (section 6), after Welleck et al. 2019."""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field
+
+from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.functional import log1mexp
+from prefopt.types import LossOutput, Scores
+
+MAX_PROB = 1.0 - 1e-5  # p(l_t) is clamped here so that log(1 - p) stays finite, as in Welleck et al.'s code
+
+
+class UnlikelihoodOptions(LossOptions):
+    alpha: float = Field(1.0, ge=0, description="weight of the unlikelihood term on the rejected response")
+
+
+@define_loss(
+    "unlikelihood",
+    options=UnlikelihoodOptions,
+    declarations=Declarations(
+        needs_reference=False,
+        needs_token_logps=True,
+        listwise=False,
+        reward_difference=False,
+        bradley_terry=False,
+        monotone=True,
+    ),
+)
+def unlikelihood(scores: Scores, options: UnlikelihoodOptions) -> LossOutput:
+    """Unlikelihood: sum_t -log p(w_t) + alpha * sum_t -log(1 - p(l_t)), per pair, no reference.
+
+    Welleck et al. 2019, "Neural Text Generation with Unlikelihood Training", arXiv 1908.04319, used as a
+    baseline by Rafailov et al. 2023 (arXiv 2305.18290, section 6). Reads the token-level log-probs
+    ``token_policy`` (N, 2, T) under ``token_mask`` (N, 2, T); column 0 chosen. log(1 - p) is computed from
+    log p as log1mexp(log p), with p clamped to at most 1 - 1e-5. Returns (N,) losses and, as rewards, the
+    summed response log-probs (N, 2).
+    """
+    token, mask = scores.token_policy, scores.token_mask  # (N, 2, T)
+    chosen = -token[:, 0].masked_fill(~mask[:, 0], 0.0).sum(dim=1)  # (N,)
+    log_not = log1mexp(token[:, 1].clamp(max=math.log(MAX_PROB)))  # (N, T) log(1 - p(l_t))
+    rejected = -log_not.masked_fill(~mask[:, 1], 0.0).sum(dim=1)  # (N,)
+    rewards = token.masked_fill(~mask, 0.0).sum(dim=2)  # (N, 2)
+    return LossOutput(loss=chosen + options.alpha * rejected, rewards=rewards.detach())

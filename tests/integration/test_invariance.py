@@ -1,0 +1,66 @@
+"""Configurations that must give the same result, compared with each other (tolerances stated per test)."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from tests.integration.runs import final_weights, train_losses, train_tiny
+
+# float32 sums over different micro-batch splits differ in rounding only; AdamW turns such relative
+# differences into absolute ones of at most about lr * 1e-3 after a few steps
+ACCUMULATION_ATOL = 1e-6
+
+
+def _assert_weights_close(a, b, atol):
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=atol, rtol=0), name
+
+
+def test_batch_8x1_equals_4x2_equals_2x4_accumulation(tmp_path):
+    runs = [train_tiny(tmp_path, f"mb{m}", f"optim.micro_batch_size={m}") for m in (8, 4, 2)]
+    reference = final_weights(runs[0])
+    for run in runs[1:]:
+        _assert_weights_close(final_weights(run), reference, ACCUMULATION_ATOL)
+        assert train_losses(run) == pytest.approx(train_losses(runs[0]), abs=1e-6)
+    assert final_weights(runs[0])["model.norm.weight"].ne(1).any()  # training moved the weights
+
+
+def test_cached_reference_equals_live_reference_exactly(tmp_path):
+    # micro-batches of one prompt: the cache pass and the live pass run the same forward computations
+    common = ["optim.micro_batch_size=1", "reference.batch_size=1"]
+    cached = train_tiny(tmp_path, "cached", *common, "reference.cache=true")
+    live = train_tiny(tmp_path, "live", *common, "reference.cache=false")
+    assert train_losses(cached) == train_losses(live)
+    assert cached.final_eval == live.final_eval
+    for name, value in final_weights(cached).items():
+        assert torch.equal(value, final_weights(live)[name]), name
+
+
+def test_resumed_run_ends_with_the_same_weights(tmp_path):
+    whole = train_tiny(tmp_path, "whole", "optim.max_steps=6", "logging.save_every=3", "optim.warmup_steps=2")
+    interrupted = tmp_path / "interrupted"
+    shutil.copytree(whole.output_dir, interrupted)
+    shutil.rmtree(interrupted / "final")
+    shutil.rmtree(interrupted / "checkpoints" / "step-0000006")  # as if killed between step 3 and step 6
+    resumed = train_tiny(
+        tmp_path, "interrupted", "optim.max_steps=6", "logging.save_every=3", "optim.warmup_steps=2", resume=True
+    )
+    for name, value in final_weights(whole).items():
+        assert torch.equal(value, final_weights(resumed)[name]), name
+    assert _logged(interrupted / "metrics.jsonl") == _logged(whole.output_dir / "metrics.jsonl")
+
+
+def _logged(path):
+    """Logged metrics without the wall-clock throughput, which differs from run to run."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "tokens_per_second"} for line in lines]
+
+
+def test_plackett_luce_at_k2_trains_like_dpo(tmp_path):
+    dpo = train_tiny(tmp_path, "dpo", "loss.name=dpo", "loss.beta=0.5")
+    pl = train_tiny(tmp_path, "pl", "loss.name=plackett_luce", "loss.beta=0.5")
+    assert train_losses(pl) == pytest.approx(train_losses(dpo), abs=1e-6)
+    _assert_weights_close(final_weights(pl), final_weights(dpo), 1e-6)

@@ -1,0 +1,111 @@
+"""End-to-end training through the engine and the command line, on tiny real models."""
+
+import gzip
+import json
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from prefopt.cli import main
+from prefopt.engine.models import byte_tokenizer
+from prefopt.engine.reference import cache_info
+from prefopt.losses import list_losses
+from tests.conftest import make_tiny_llama
+from tests.integration.runs import final_weights, train_losses, train_tiny
+
+ALL_LOSSES = sorted(info.name for info in list_losses())
+
+
+@pytest.mark.parametrize("name", ALL_LOSSES)
+def test_every_registered_loss_trains_on_ranked_data(tmp_path, ranked_file, name):
+    result = train_tiny(tmp_path, name, f"loss.name={name}", f"data.path={ranked_file}", "optim.max_steps=2")
+    losses = train_losses(result)
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    assert "kendall_tau" in result.final_eval  # K = 3 data gets the ranking metric
+    initial = AutoModelForCausalLM.from_pretrained(result.output_dir / "final")  # loads with plain transformers
+    assert initial.config.vocab_size == len(AutoTokenizer.from_pretrained(result.output_dir / "final"))
+    assert any(not torch.equal(v, torch.ones_like(v)) for k, v in final_weights(result).items() if "norm" in k)
+
+
+def test_weighted_combination_of_losses_trains(tmp_path):
+    result = train_tiny(tmp_path, "rpo", "loss=[{name: dpo, beta: 0.1}, {name: sft, weight: 0.5}]")
+    assert all(math.isfinite(x) for x in train_losses(result))
+    assert "loss/dpo" in result.history[0] and "loss/sft" in result.history[0]
+    assert result.history[0]["loss"] == pytest.approx(
+        result.history[0]["loss/dpo"] + 0.5 * result.history[0]["loss/sft"], rel=1e-5
+    )
+
+
+def _hh_file(path, rows):
+    with gzip.open(path, "wt") as handle:
+        for chosen, rejected in rows:
+            handle.write(json.dumps({"chosen": chosen, "rejected": rejected}) + "\n")
+    return path
+
+
+def test_hh_rlhf_file_trains_a_local_model_from_the_command_line(tmp_path):
+    model_dir = tmp_path / "sft-model"
+    tokenizer = byte_tokenizer()
+    make_tiny_llama(vocab_size=len(tokenizer)).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    prompt = "\n\nHuman: Is the sky blue?\n\nAssistant:"
+    rows = [
+        (prompt + f" Yes, it is blue {i}.", prompt + f" No {i}.")
+        for i in range(12)
+    ] + [("\n\nHuman: Hi\n\nAssistant: Hello! How can I help?", "\n\nHuman: Hi\n\nAssistant: Go away.")] * 4
+    data = _hh_file(tmp_path / "hh.jsonl.gz", rows)
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            f"data.path={data}",
+            f"model.path={model_dir}",
+            "optim.batch_size=4",
+            "optim.micro_batch_size=2",
+            "optim.max_steps=2",
+            "data.eval_fraction=0.25",
+            "logging.progress=false",
+            f"logging.output_dir={out}",
+            f"reference.cache_dir={tmp_path / 'cache'}",
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "final" / "report.json").read_text())
+    assert report["steps"] == 2
+    assert set(report["final_eval"]) >= {"accuracy", "margin", "loss"}
+    trained = AutoModelForCausalLM.from_pretrained(out / "final")
+    assert trained.config.vocab_size == len(tokenizer)
+
+    # prefopt eval compares the trained model with the SFT model on the same file
+    assert main(["eval", f"data.path={data}", f"model.path={out / 'final'}", f"model.reference_path={model_dir}",
+                 f"reference.cache_dir={tmp_path / 'cache'}", "--json"]) == 0
+
+
+def test_cache_is_reused_and_listed(tmp_path, capsys):
+    first = train_tiny(tmp_path, "first", "loss.beta=0.1")
+    caches = cache_info(tmp_path / "cache")
+    assert len(caches) == 1
+    stamp = caches[0].path.stat().st_mtime_ns
+    second = train_tiny(tmp_path, "second", "loss.beta=0.5")  # a beta sweep reuses the cache
+    assert cache_info(tmp_path / "cache")[0].path.stat().st_mtime_ns == stamp
+    assert first.initial_eval["logps/reference/rank0"] == second.initial_eval["logps/reference/rank0"]
+
+    assert main(["cache", "info", "--dir", str(tmp_path / "cache")]) == 0
+    assert caches[0].digest[:16] in capsys.readouterr().out
+    assert main(["cache", "clear", "--dir", str(tmp_path / "cache")]) == 0
+    assert cache_info(tmp_path / "cache") == []
+
+
+def test_reference_free_loss_builds_no_cache(tmp_path):
+    train_tiny(tmp_path, "sft", "loss.name=sft")
+    assert cache_info(tmp_path / "cache") == []
+
+
+def test_lora_run_saves_a_merged_plain_model(tmp_path):
+    pytest.importorskip("peft")
+    result = train_tiny(tmp_path, "lora", "model.lora={r: 4, alpha: 8}")
+    weights = final_weights(result)
+    assert not any("lora" in name for name in weights)
+    assert all(math.isfinite(x) for x in train_losses(result))

@@ -1,0 +1,164 @@
+"""Deliberately wrong losses, registered in-process, are caught by the property that their bug breaks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from prefopt import Declarations, LossOptions, LossOutput, define_loss
+from prefopt.losses import registry
+from prefopt.verify import PROPERTIES, check_loss
+
+
+class BetaOptions(LossOptions):
+    beta: float = Field(0.1, gt=0)
+
+
+def margin(scores, options) -> torch.Tensor:
+    """(N,) beta * (h_w - h_l) for pairs."""
+    h = scores.log_ratio()
+    return options.beta * (h[:, 0] - h[:, 1])
+
+
+def bt(name: str, **declared):
+    """A decorator defining a pairwise loss named ``name`` with Bradley-Terry-like declarations."""
+    return define_loss(name, options=BetaOptions, declarations=Declarations(**declared))
+
+
+@bt("ignores_reference", needs_reference=True, reward_difference=True)
+def ignores_reference(scores, options):
+    """Reads only the policy although it declares needs_reference."""
+    value = -F.logsigmoid(options.beta * (scores.policy[:, 0] - scores.policy[:, 1]))
+    return LossOutput(loss=value, rewards=scores.policy.detach())
+
+
+@bt("not_a_difference", needs_reference=True, reward_difference=True)
+def not_a_difference(scores, options):
+    """-log sigma(beta h_w): depends on the chosen log-ratio itself, not on a difference."""
+    h = scores.log_ratio()
+    return LossOutput(loss=-F.logsigmoid(options.beta * h[:, 0]), rewards=h.detach())
+
+
+@bt("detached_rejected", bradley_terry=True)
+def detached_rejected(scores, options):
+    """The DPO value with the rejected response's gradient stopped: the value is right, the gradient is not."""
+    h = scores.log_ratio()
+    value = -F.logsigmoid(options.beta * (h[:, 0] - h[:, 1].detach()))
+    return LossOutput(loss=value, rewards=h.detach())
+
+
+@bt("double_beta", bradley_terry=True)
+def double_beta(scores, options):
+    """-log sigma(2 beta (h_w - h_l)): a Bradley-Terry loss with the wrong temperature."""
+    return LossOutput(loss=-F.logsigmoid(2 * margin(scores, options)), rewards=scores.log_ratio().detach())
+
+
+@bt("squared_margin", monotone=True)
+def squared_margin(scores, options):
+    """(beta d - 1)^2 claims monotone, but past the target margin raising y_w raises the loss."""
+    return LossOutput(loss=(margin(scores, options) - 1.0) ** 2, rewards=scores.log_ratio().detach())
+
+
+@bt("naive_softplus")
+def naive_softplus(scores, options):
+    """log(1 + exp(-beta d)) without the stable softplus: exp overflows once beta d < -89."""
+    return LossOutput(loss=torch.log(1 + torch.exp(-margin(scores, options))), rewards=scores.log_ratio().detach())
+
+
+@bt("batch_centered")
+def batch_centered(scores, options):
+    """Subtracts the batch's mean margin, so a prompt's loss depends on the other prompts (per_prompt claimed)."""
+    m = margin(scores, options)
+    return LossOutput(loss=-F.logsigmoid(m - m.mean()), rewards=scores.log_ratio().detach())
+
+
+@define_loss("reads_padding", options=BetaOptions, declarations=Declarations(listwise=True))
+def reads_padding(scores, options):
+    """A Plackett-Luce loss that forgets ``valid``: padding slots enter the normalisers."""
+    s = options.beta * scores.log_ratio()
+    tail = torch.logcumsumexp(s.flip(-1), dim=-1).flip(-1)
+    return LossOutput(loss=-(s - tail).sum(dim=-1), rewards=s.detach())
+
+
+@define_loss("all_pairs_listwise", options=BetaOptions, declarations=Declarations(listwise=True, bradley_terry=True))
+def all_pairs_listwise(scores, options):
+    """Mean DPO loss over all ordered pairs of a ranking: Bradley-Terry at K = 2, but not Plackett-Luce."""
+    s = options.beta * scores.log_ratio()  # (B, K)
+    diff = s.unsqueeze(2) - s.unsqueeze(1)  # [b, i, j] = s_i - s_j
+    upper = torch.ones_like(diff[0], dtype=torch.bool).triu(1) & scores.valid.unsqueeze(2) & scores.valid.unsqueeze(1)
+    value = (-F.logsigmoid(diff) * upper).sum(dim=(1, 2)) / upper.sum(dim=(1, 2))
+    return LossOutput(loss=value, rewards=s.detach())
+
+
+WRONG = {
+    "ignores_reference": ("reference_used", ["shift_policy", "shift_reference"]),
+    "not_a_difference": ("shift_reference", ["reference_used"]),
+    "detached_rejected": ("bradley_terry_gradient", ["bradley_terry_value"]),
+    "double_beta": ("bradley_terry_value", ["shift_policy", "monotone"]),
+    "squared_margin": ("monotone", ["shift_policy"]),
+    "naive_softplus": ("finite_bfloat16", ["batch_mean", "monotone"]),
+    "batch_centered": ("batch_mean", ["batch_order"]),
+    "reads_padding": ("k_padding", ["batch_order"]),
+    "all_pairs_listwise": ("uniform_policy", ["bradley_terry_value", "k2_equals_dpo"]),
+}
+DEFINITIONS = {
+    d.name: d
+    for d in [
+        ignores_reference,
+        not_a_difference,
+        detached_rejected,
+        double_beta,
+        squared_margin,
+        naive_softplus,
+        batch_centered,
+        reads_padding,
+        all_pairs_listwise,
+    ]
+}
+
+
+@pytest.fixture
+def registered():
+    """Register every wrong loss for one test and remove them afterwards."""
+    for definition in DEFINITIONS.values():
+        registry.register(definition.name, definition, replace=True)
+    yield
+    for name in DEFINITIONS:
+        registry.unregister(name)
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_the_broken_property_fails_and_the_intact_ones_pass(registered, name):
+    broken, intact = WRONG[name]
+    results = {r.name: r for r in check_loss(name, max_examples=25, properties=[broken, *intact])}
+    assert results[broken].failed, f"{name} should fail {broken}"
+    assert "Falsifying example" in results[broken].counterexample or broken == "reference_used"
+    if broken == "finite_bfloat16":
+        assert "loss is inf in torch.bfloat16" in results[broken].counterexample
+    for other in intact:
+        assert results[other].passed, f"{name}: {other} should hold: {results[other].counterexample}"
+
+
+def test_properties_that_do_not_apply_are_skipped_with_the_reason(registered):
+    results = {r.name: r for r in check_loss("ignores_reference", max_examples=5)}
+    assert results["monotone"].passed  # declared by default, and -log sigma of a policy margin is monotone
+    assert results["bradley_terry_gradient"].skipped
+    assert "bradley_terry" in results["bradley_terry_gradient"].skipped_reason
+    assert results["k2_equals_dpo"].skipped_reason == "the loss is pairwise"
+    assert list(results) == list(PROPERTIES)
+
+
+def test_a_correct_loss_passes_everything():
+    results = check_loss("dpo", max_examples=20)
+    assert [r.name for r in results if r.failed] == []
+    assert {r.name for r in results if r.skipped} == {"k2_equals_dpo"}
+
+
+def test_options_are_validated_and_reach_the_loss():
+    # cDPO (label smoothing) is no longer monotone nor Bradley-Terry, so those checks are skipped
+    results = {r.name: r for r in check_loss("dpo", options={"label_smoothing": 0.2}, max_examples=5)}
+    assert results["monotone"].skipped and results["bradley_terry_value"].skipped
+    with pytest.raises(Exception, match="label_smoothing"):
+        check_loss("dpo", options={"label_smoothing": 0.7})
