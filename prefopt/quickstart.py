@@ -48,17 +48,17 @@ def generate(num_examples: int, seed: int = 0) -> list[dict[str, str]]:
         other = "negative" if wanted == "positive" else "positive"
         aspect = rng.choice(ASPECTS)
         better, worse = sorted(rng.sample(range(ADJECTIVES_PER_RESPONSE + 1), 2), reverse=True)
-
-        def tones(matching: int) -> list[str]:
+        tones = {}
+        for matching in (better, worse):
             slots = [wanted] * matching + [other] * (ADJECTIVES_PER_RESPONSE - matching)
             rng.shuffle(slots)
-            return slots
+            tones[matching] = slots
 
         records.append(
             {
                 "prompt": f"{request} the {aspect} : ",
-                "chosen": _response(aspect, tones(better), rng),
-                "rejected": _response(aspect, tones(worse), rng),
+                "chosen": _response(aspect, tones[better], rng),
+                "rejected": _response(aspect, tones[worse], rng),
             }
         )
     return records

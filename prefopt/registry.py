@@ -168,8 +168,7 @@ class Registry(Generic[T]):
         if len(candidates) > 1:
             providers = " and ".join(str(c.provider) for c in candidates)
             raise NameCollisionError(
-                f"{self.kind} {name!r} is provided by more than one distribution: {providers}; "
-                f"uninstall one of them"
+                f"{self.kind} {name!r} is provided by more than one distribution: {providers}; uninstall one of them"
             )
         return candidates[0]
 

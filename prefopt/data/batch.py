@@ -79,7 +79,9 @@ def collate(examples: Sequence[TokenizedExample], pad_token_id: int, num_slots: 
     valid = torch.zeros(batch, slots, dtype=torch.bool)
     for b, example in enumerate(examples):
         if len(example.response_ids) > slots:
-            raise ValueError(f"example {example.key} has {len(example.response_ids)} responses, more than {slots} slots")
+            raise ValueError(
+                f"example {example.key} has {len(example.response_ids)} responses, more than {slots} slots"
+            )
         n = len(example.prompt_ids)
         if n:
             prompt_ids[b, prompt_len - n :] = torch.tensor(example.prompt_ids)

@@ -43,7 +43,9 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, confi
 def latest_checkpoint(output_dir: Path) -> Path | None:
     """The complete checkpoint with the highest step, or None (unfinished ``.tmp`` ones are ignored)."""
     root = output_dir / "checkpoints"
-    done = [p for p in root.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp") and (p / STATE_FILE).exists()]
+    done = [
+        p for p in root.glob(f"{PREFIX}*") if p.is_dir() and not p.name.endswith(".tmp") and (p / STATE_FILE).exists()
+    ]
     return max(done, key=lambda p: int(p.name[len(PREFIX) :]), default=None)
 
 

@@ -25,10 +25,12 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the prompts of ``examples``.
 
-    Each process evaluates every ``num_processes``-th batch; totals and weights are summed across processes.
+    Each process evaluates every ``num_processes``-th batch with the unwrapped model (a DDP-wrapped forward
+    would wait for the other processes, which may hold fewer batches); totals and weights are then summed.
     """
     if not examples:
         return {}
+    model = accelerator.unwrap_model(model)
     was_training = model.training
     model.eval()
     mean = MetricMean()
@@ -39,11 +41,4 @@ def evaluate(
             scores, out = loss_step(model, batch, loss, reference)
             mean.add(preference_metrics(scores, out), weight=len(batch.keys))
     model.train(was_training)
-    if accelerator.num_processes == 1:
-        return mean.means()
-    merged = MetricMean()
-    for names, state in accelerator.gather_for_metrics([mean.state()], use_gather_object=True):
-        for j, name in enumerate(names):
-            merged.totals[name] += float(state[0, j])
-            merged.weights[name] += float(state[1, j])
-    return merged.means()
+    return mean.gathered_means(accelerator)

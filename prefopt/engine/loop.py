@@ -190,9 +190,9 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        metrics = mean.means()
+        metrics = mean.gathered_means(self.accelerator)
         metrics["lr"] = self.scheduler.get_last_lr()[0]
-        metrics["tokens"] = tokens
+        metrics["tokens"] = int(self.accelerator.reduce(torch.tensor(tokens, device=self.accelerator.device), "sum"))
         if grad_norm is not None:
             metrics["grad_norm"] = grad_norm
         return metrics
@@ -225,7 +225,7 @@ class Trainer:
             bar.update(1)
             if done % logging.log_every == 0 or done == self.steps:
                 elapsed = time.perf_counter() - window_start
-                logged = {**window.means(), "tokens_per_second": window_tokens * self.accelerator.num_processes / elapsed}
+                logged = {**window.means(), "tokens_per_second": window_tokens / elapsed}
                 log.write(done, "train", logged)
                 history.append({"step": done, **logged})
                 bar.set_postfix(loss=f"{logged['loss']:.4f}", acc=f"{logged['accuracy']:.2f}")

@@ -64,7 +64,15 @@ class MetricMean:
     def means(self) -> dict[str, float]:
         return {name: self.totals[name] / self.weights[name] for name in self.totals if self.weights[name]}
 
-    def state(self) -> tuple[list[str], torch.Tensor]:
-        """Names and a (2, M) tensor of totals and weights, for summing across processes."""
-        names = sorted(self.totals)
-        return names, torch.tensor([[self.totals[n] for n in names], [self.weights[n] for n in names]], dtype=torch.float64)
+    def gathered_means(self, accelerator) -> dict[str, float]:
+        """The means over every process's totals and weights (each process calls this)."""
+        if accelerator.num_processes == 1:
+            return self.means()
+        merged = MetricMean()
+        for totals, weights in accelerator.gather_for_metrics(
+            [(dict(self.totals), dict(self.weights))], use_gather_object=True
+        ):
+            for name, total in totals.items():
+                merged.totals[name] += total
+                merged.weights[name] += weights[name]
+        return merged.means()

@@ -77,7 +77,9 @@ class ModelSource:
 def resolve_source(path: str | None, config: ModelConfig, vocab_size: int, seed: int) -> ModelSource:
     if path is None:
         arch = {**PRESETS[config.preset], "vocab_size": vocab_size}
-        return ModelSource(None, None, {"preset": config.preset, "tokenizer": config.tokenizer, "arch": arch, "seed": seed})
+        return ModelSource(
+            None, None, {"preset": config.preset, "tokenizer": config.tokenizer, "arch": arch, "seed": seed}
+        )
     location = Path(path).expanduser()
     if not location.exists():
         raise FileNotFoundError(f"model path {location} does not exist (models are loaded from local paths only)")

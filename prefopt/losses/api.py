@@ -240,9 +240,7 @@ def get_loss(name: str, *, pairs: PairScheme = "all", **options: Any) -> Loss:
     try:
         bound = definition.options(**options)
     except ValidationError as error:
-        problems = "; ".join(
-            f"option {'.'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"option {'.'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}" for e in error.errors())
         raise LossOptionsError(f"loss {name!r}: {problems}") from None
     loss = Loss(definition, bound, pairs=pairs)
     if loss.declarations.listwise and pairs != "all":
@@ -250,9 +248,7 @@ def get_loss(name: str, *, pairs: PairScheme = "all", **options: Any) -> Loss:
     return loss
 
 
-def register_loss(
-    name_or_definition: str | LossDefinition, *, replace: bool = False, **define_kwargs: Any
-) -> Any:
+def register_loss(name_or_definition: str | LossDefinition, *, replace: bool = False, **define_kwargs: Any) -> Any:
     """Register a loss in this process (notebooks, tests).
 
     Use as ``register_loss(definition)`` with a :class:`LossDefinition`, or as a decorator taking the same
@@ -317,7 +313,9 @@ def describe(definition: LossDefinition, provider: Provider) -> LossInfo:
 
 def list_losses() -> list[LossInfo]:
     """One record per usable loss, sorted by name; see :func:`loss_problems` for the unusable ones."""
-    return [describe(value, registry.provider(name)) for name, value in registry.items() if not isinstance(value, Exception)]
+    return [
+        describe(value, registry.provider(name)) for name, value in registry.items() if not isinstance(value, Exception)
+    ]
 
 
 def loss_problems() -> list[LossProblem]:

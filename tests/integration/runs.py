@@ -14,8 +14,9 @@ from prefopt.config import load_config
 from prefopt.engine.loop import TrainResult, train
 
 
-def run_config(tmp_path: Path, name: str, overrides: list[str]):
-    base = [
+def tiny_overrides(tmp_path: Path, name: str) -> list[str]:
+    """key=value settings of a tiny, fast run writing into ``tmp_path / name``."""
+    return [
         "model.preset=tiny",
         "model.tokenizer=quickstart",
         "data.quickstart_size=40",
@@ -34,7 +35,10 @@ def run_config(tmp_path: Path, name: str, overrides: list[str]):
         f"logging.output_dir={tmp_path / name}",
         f"reference.cache_dir={tmp_path / 'cache'}",
     ]
-    return load_config(None, base + overrides)
+
+
+def run_config(tmp_path: Path, name: str, overrides: list[str]):
+    return load_config(None, tiny_overrides(tmp_path, name) + overrides)
 
 
 def train_tiny(tmp_path: Path, name: str, *overrides: str, resume: bool = False) -> TrainResult:

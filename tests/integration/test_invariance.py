@@ -8,9 +8,10 @@ import torch
 
 from tests.integration.runs import final_weights, train_losses, train_tiny
 
-# float32 sums over different micro-batch splits differ in rounding only; AdamW turns such relative
-# differences into absolute ones of at most about lr * 1e-3 after a few steps
-ACCUMULATION_ATOL = 1e-6
+# float32 sums over different micro-batch splits differ in rounding only (losses agree to 1e-7), but Adam divides
+# each gradient by its running RMS, so a parameter whose gradient is rounding noise moves by up to lr per step
+# either way: weights are compared to 1% of one step's largest update (lr = 1e-3)
+ACCUMULATION_ATOL = 1e-5
 
 
 def _assert_weights_close(a, b, atol):

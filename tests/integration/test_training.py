@@ -51,10 +51,9 @@ def test_hh_rlhf_file_trains_a_local_model_from_the_command_line(tmp_path):
     make_tiny_llama(vocab_size=len(tokenizer)).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     prompt = "\n\nHuman: Is the sky blue?\n\nAssistant:"
-    rows = [
-        (prompt + f" Yes, it is blue {i}.", prompt + f" No {i}.")
-        for i in range(12)
-    ] + [("\n\nHuman: Hi\n\nAssistant: Hello! How can I help?", "\n\nHuman: Hi\n\nAssistant: Go away.")] * 4
+    rows = [(prompt + f" Yes, it is blue {i}.", prompt + f" No {i}.") for i in range(12)] + [
+        ("\n\nHuman: Hi\n\nAssistant: Hello! How can I help?", "\n\nHuman: Hi\n\nAssistant: Go away.")
+    ] * 4
     data = _hh_file(tmp_path / "hh.jsonl.gz", rows)
     out = tmp_path / "run"
     code = main(
@@ -79,8 +78,19 @@ def test_hh_rlhf_file_trains_a_local_model_from_the_command_line(tmp_path):
     assert trained.config.vocab_size == len(tokenizer)
 
     # prefopt eval compares the trained model with the SFT model on the same file
-    assert main(["eval", f"data.path={data}", f"model.path={out / 'final'}", f"model.reference_path={model_dir}",
-                 f"reference.cache_dir={tmp_path / 'cache'}", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                f"data.path={data}",
+                f"model.path={out / 'final'}",
+                f"model.reference_path={model_dir}",
+                f"reference.cache_dir={tmp_path / 'cache'}",
+                "--json",
+            ]
+        )
+        == 0
+    )
 
 
 def test_cache_is_reused_and_listed(tmp_path, capsys):

@@ -130,7 +130,11 @@ def test_dpo_plus_weighted_sft_is_the_weighted_sum_of_separate_calls():
         ("ipo", {"log_ratio": "sum"}, {"reward_difference": True, "length_normalized": False, "monotone": False}),
         ("robust", {"label_smoothing": 0.0}, {"bradley_terry": True, "monotone": True}),
         ("aot", {}, {"reward_difference": True, "monotone": True, "per_prompt": False}),
-        ("aot_unpaired", {"label_smoothing": 0.1}, {"reward_difference": False, "monotone": False, "per_prompt": False}),
+        (
+            "aot_unpaired",
+            {"label_smoothing": 0.1},
+            {"reward_difference": False, "monotone": False, "per_prompt": False},
+        ),
         ("bco_pair", {}, {"reward_difference": False, "monotone": False, "per_prompt": False}),
         ("discopop", {}, {"reward_difference": True, "monotone": False, "per_prompt": True}),
         ("unlikelihood", {}, {"needs_reference": False, "needs_token_logps": True, "reward_difference": False}),

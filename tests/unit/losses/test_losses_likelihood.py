@@ -38,7 +38,9 @@ def test_unlikelihood_matches_token_sums(alpha):
 def test_unlikelihood_needs_token_logps_and_keeps_gradients_finite():
     scores = token_scores()
     token = scores.token_policy.clone().requires_grad_()
-    get_loss("unlikelihood")(Scores(policy=scores.policy, token_policy=token, token_mask=scores.token_mask)).loss.backward()
+    get_loss("unlikelihood")(
+        Scores(policy=scores.policy, token_policy=token, token_mask=scores.token_mask)
+    ).loss.backward()
     assert torch.isfinite(token.grad).all()
     assert (token.grad[~scores.token_mask] == 0).all()
 
@@ -66,6 +68,6 @@ def test_sft_declarations_follow_options():
 def test_log1mexp_matches_math_and_keeps_gradients_finite():
     x = torch.tensor([-1e-12, -1e-5, -0.3, -0.7, -2.0, -40.0], dtype=torch.float64)
     assert log1mexp(x).tolist() == pytest.approx([math.log(-math.expm1(v)) for v in x.tolist()], rel=1e-12)
-    leaf = torch.tensor([-2.0**-9, -1e-3, -5.0], dtype=torch.bfloat16, requires_grad=True)
+    leaf = torch.tensor([-(2.0**-9), -1e-3, -5.0], dtype=torch.bfloat16, requires_grad=True)
     log1mexp(leaf).sum().backward()
     assert torch.isfinite(leaf.grad).all()

@@ -97,8 +97,19 @@ def discopop_ref(row, o):
 
 
 PAIRWISE_BUILTINS = [
-    "dpo", "ipo", "hinge", "robust", "exo_pair", "nca_pair", "bco_pair", "sppo_hard", "aot", "aot_unpaired",
-    "apo_zero", "apo_down", "discopop",
+    "dpo",
+    "ipo",
+    "hinge",
+    "robust",
+    "exo_pair",
+    "nca_pair",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
 ]
 
 PER_PAIR = [
@@ -143,7 +154,10 @@ def test_bco_uses_the_batch_mean_reward_as_shift():
 
 
 def sorted_margin_losses(upper, lower, beta, eps):
-    return [-(1 - eps) * logsig(beta * (u - v)) - eps * logsig(-beta * (u - v)) for u, v in zip(sorted(upper), sorted(lower), strict=True)]
+    return [
+        -(1 - eps) * logsig(beta * (u - v)) - eps * logsig(-beta * (u - v))
+        for u, v in zip(sorted(upper), sorted(lower), strict=True)
+    ]
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1])
@@ -180,7 +194,9 @@ def test_robust_without_flips_is_dpo():
 def test_every_pairwise_builtin_returns_detached_rewards_and_finite_gradients():
     for name in PAIRWISE_BUILTINS:
         policy = torch.tensor([[-3e3, -1e3], [-10.0, -12.0]], requires_grad=True)
-        scores = Scores(policy=policy, reference=torch.tensor([[-2e3, -2e3], [-11.0, -11.0]]), lengths=torch.ones(2, 2) * 5)
+        scores = Scores(
+            policy=policy, reference=torch.tensor([[-2e3, -2e3], [-11.0, -11.0]]), lengths=torch.ones(2, 2) * 5
+        )
         out = get_loss(name)(scores)
         out.loss.backward()
         assert torch.isfinite(out.loss) and torch.isfinite(policy.grad).all(), name

@@ -99,8 +99,9 @@ def test_ties_error_names_the_option_and_ignores_padding():
     strict = get_loss("plackett_luce", ties="error")
     with pytest.raises(ValueError, match="ties='error'"):
         strict(scores_of([[-1.0, -2.0, -3.0]], ranks=torch.tensor([[0, 1, 1]])))
-    padded = scores_of([[-1.0, -2.0, 0.0, 0.0]], ranks=torch.tensor([[0, 1, 2, 2]]),
-                       valid=torch.tensor([[True, True, True, False]]))
+    padded = scores_of(
+        [[-1.0, -2.0, 0.0, 0.0]], ranks=torch.tensor([[0, 1, 2, 2]]), valid=torch.tensor([[True, True, True, False]])
+    )
     assert torch.isfinite(strict(padded).loss)
 
 
