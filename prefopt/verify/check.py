@@ -18,7 +18,7 @@ class PropertyResult:
         name: the property's name (a key of :data:`~prefopt.verify.properties.PROPERTIES`).
         passed: True when the property was checked and holds.
         skipped_reason: why the property does not apply (None when it was checked).
-        counterexample: for a failure, what went wrong and hypothesis's smallest falsifying example.
+        counterexample: for a failure, what went wrong and hypothesis's smallest failing example.
     """
 
     name: str
@@ -50,11 +50,9 @@ def _as_loss(name_or_loss: str | Loss | LossDefinition, options: Mapping[str, An
 
 
 def _describe_failure(error: BaseException) -> str:
-    notes = getattr(error, "__notes__", [])
-    message = str(error) or type(error).__name__
-    if not isinstance(error, AssertionError):
-        message = f"{type(error).__name__}: {message}"
-    return "\n".join([message, *notes])
+    if isinstance(error, AssertionError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def check_loss(

@@ -2,7 +2,7 @@
 
 A property applies to a loss according to its :class:`~prefopt.losses.api.Declarations` (``trigger``) and
 either holds or raises :class:`Violation`. Hypothesis-based checks draw inputs from :mod:`prefopt.verify.cases`;
-a failure is shrunk to hypothesis's smallest falsifying example. Exact comparisons run in float64.
+a failure is shrunk to hypothesis's smallest failing example. Exact comparisons run in float64.
 
 Notation: h = log pi_theta - log pi_ref (log pi_theta alone for reference-free losses), w the best response of a
 pair and l the other, beta the loss's ``beta`` option.
@@ -62,8 +62,13 @@ class Property:
 # helpers ----------------------------------------------------------------------------------------------
 
 
+class Counterexample(AssertionError):
+    """A property failed; the message says how and gives hypothesis's smallest failing example."""
+
+
 def holds(strategy: st.SearchStrategy, test: Callable[[object], None], budget: Budget) -> None:
-    """Run ``test`` on examples of ``strategy``; hypothesis shrinks a failure and notes the smallest example."""
+    """Run ``test`` on examples of ``strategy``; a failure raises :class:`Counterexample` with the smallest example."""
+    failing: list[object] = []
 
     @seed(budget.seed)
     @settings(
@@ -76,9 +81,19 @@ def holds(strategy: st.SearchStrategy, test: Callable[[object], None], budget: B
     )
     @given(strategy)
     def property_test(example: object) -> None:
-        test(example)
+        try:
+            test(example)
+        except Exception:
+            failing.append(example)
+            raise
 
-    property_test()
+    try:
+        property_test()
+    except Exception as error:  # hypothesis replays the shrunk example last, so failing[-1] is the smallest
+        if not failing:
+            raise
+        what = str(error) if isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
+        raise Counterexample(f"{what}\nsmallest counterexample: {failing[-1]!r}") from error
 
 
 def loss_value(loss: Loss, case: Case, **scores_kwargs) -> float:

@@ -11,7 +11,7 @@ import random
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from prefopt.data.batch import TokenizedExample
 from prefopt.engine.fingerprint import (
@@ -21,6 +21,7 @@ from prefopt.engine.fingerprint import (
     reference_fingerprint,
     tokenizer_identity,
 )
+from tests.conftest import make_tiny_llama
 
 CONFIG = dict(
     vocab_size=64,
@@ -46,8 +47,7 @@ def make_examples(count: int = 6) -> list[TokenizedExample]:
 
 
 def tiny_model(seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(**CONFIG))
+    return make_tiny_llama(seed=seed)
 
 
 def make_tokenizer(vocab_size: int = 64, **kwargs) -> PreTrainedTokenizerFast:

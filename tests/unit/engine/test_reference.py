@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import reference
@@ -32,6 +32,7 @@ from prefopt.engine.reference import (
     get_or_build,
     reference_batches,
 )
+from tests.conftest import make_tiny_llama
 
 PAD = 0
 SLOTS = 4
@@ -56,16 +57,7 @@ def make_examples(count: int, seed: int = 0) -> list[TokenizedExample]:
 
 @pytest.fixture(scope="module")
 def model() -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-    )
-    return LlamaForCausalLM(config).eval()
+    return make_tiny_llama()
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ def test_verify_a_wrong_loss_fails_with_a_counterexample(capsys):
     finally:
         registry.unregister("cli_not_monotone")
     out = capsys.readouterr().out
-    assert "FAIL  monotone" in out and "Falsifying example" in out
+    assert "FAIL  monotone" in out and "smallest counterexample" in out
     assert "1 failed" in out
 
 

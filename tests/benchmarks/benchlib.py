@@ -1,0 +1,43 @@
+"""Shared by the benchmark scripts: the machine line, HH-RLHF slices and plain-text tables."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+from pathlib import Path
+
+#: Where the HH-RLHF test splits are looked for when ``--hh`` is not given.
+DEFAULT_HH = Path("/work/shared/data/hh-rlhf/helpful-base/test.jsonl.gz")
+
+
+def machine() -> str:
+    """CPU model, core count, torch version and the 1/5/15-minute load averages."""
+    import torch
+
+    cpu = platform.processor() or "unknown cpu"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        cpu = names[0] if names else cpu
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load {load}"
+
+
+def hh_slice(source: Path, count: int, target: Path) -> Path | None:
+    """Write the first ``count`` rows of an HH-RLHF ``.jsonl.gz`` to ``target``; ``None`` if ``source`` is absent."""
+    if not source.is_file():
+        return None
+    with gzip.open(source, "rt") as rows:
+        lines = [line for _, line in zip(range(count), rows, strict=False)]
+    target.write_text("".join(lines))
+    return target
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """Right-aligned columns; floats with 4 significant digits."""
+    cells = [headers, *[[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
