@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def build_cache(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.models import load_model, load_tokenizer
-    from prefopt.engine.setup import policy_source, prepare_splits, reference_log_probs
+    from prefopt.engine.setup import prepare_splits, reference_cache, reference_source
 
     config = config_from_arguments(args.items)
     accelerator = make_accelerator()
@@ -40,14 +40,14 @@ def build_cache(args: argparse.Namespace) -> int:
     splits = prepare_splits(config, tokenizer)
     for line in splits.reports:
         accelerator.print(line)
-    reference = reference_log_probs(
-        config.model_copy(update={"reference": config.reference.model_copy(update={"cache": True})}),
+    cache = reference_cache(
+        config,
         tokenizer,
         splits.train + splits.eval,
-        lambda: load_model(policy_source(config, tokenizer), config.model.dtype),
+        lambda: load_model(reference_source(config, tokenizer), config.model.dtype),
         accelerator,
     )
-    accelerator.print(f"reference cache ready: {reference.cache.path}")
+    accelerator.print(f"reference cache ready: {cache.path}")
     return 0
 
 

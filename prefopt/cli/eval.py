@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(policy_source(config, tokenizer), config.model.dtype).to(accelerator.device)
     reference = None
     if loss.declarations.needs_reference:
-        reference = reference_log_probs(config, tokenizer, data.eval, lambda: model, accelerator)
+        reference = reference_log_probs(config, tokenizer, data.eval, model, accelerator)
     metrics = evaluate(
         model,
         data.eval,

@@ -37,6 +37,9 @@ class SequenceLogProbs:
 
 
 def _accepts_logits_to_keep(model: nn.Module) -> bool:
+    """Whether the model can skip the logits of prompt positions (PEFT wrappers pass keywords through)."""
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
     forward = getattr(model, "forward", None)
     try:
         return "logits_to_keep" in inspect.signature(forward).parameters

@@ -126,13 +126,13 @@ class Trainer:
 
         self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype)
         _disable_dropout(self.model)
+        if config.model.lora is not None:
+            self.model = _apply_lora(self.model, config)
         self.reference: ReferenceLogProbs | None = None
         if self.loss.declarations.needs_reference:
             self.reference = reference_log_probs(
-                config, self.tokenizer, self.splits.train + self.splits.eval, lambda: self.model, self.accelerator
+                config, self.tokenizer, self.splits.train + self.splits.eval, self.model, self.accelerator
             )
-        if config.model.lora is not None:
-            self.model = _apply_lora(self.model, config)
         if config.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.steps = total_steps(config, len(self.splits.train))

@@ -21,7 +21,7 @@ from prefopt.data import load_preferences, split_examples, tokenize_examples
 from prefopt.data.batch import TokenizedExample
 from prefopt.engine import fingerprint, reference
 from prefopt.engine.models import ModelSource, load_model, resolve_source
-from prefopt.engine.step import CachedReference, LiveReference, ReferenceLogProbs
+from prefopt.engine.step import AdapterDisabledReference, CachedReference, LiveReference, ReferenceLogProbs
 
 QUICKSTART_SEED = 1234
 
@@ -120,21 +120,43 @@ def reference_log_probs(
     config: RunConfig,
     tokenizer: PreTrainedTokenizerBase,
     examples: list[TokenizedExample],
-    initial_policy: Callable[[], nn.Module],
+    initial_policy: nn.Module,
     accelerator: Accelerator | None,
 ) -> ReferenceLogProbs:
-    """Reference log-probs for ``examples``: from the cache (built on a miss), or a live frozen model.
+    """Reference log-probs for ``examples``: from the cache (built on a miss), or live.
 
-    ``initial_policy`` returns the policy model before any training; when the reference is the policy's initial
-    weights it serves as the reference while the cache is built, so no second model is loaded.
+    ``initial_policy`` is the policy before any training (LoRA adapters, if any, still zero). When the reference
+    is the policy's initial weights it computes the cache, or, for a live reference of a LoRA run, serves with
+    its adapters switched off; only a separate ``model.reference_path`` or a live reference of a full fine-tune
+    loads a second model.
     """
     separate = config.model.reference_path is not None
+    if config.reference.cache:
+        return CachedReference(
+            reference_cache(
+                config,
+                tokenizer,
+                examples,
+                lambda: (
+                    load_model(reference_source(config, tokenizer), config.model.dtype) if separate else initial_policy
+                ),
+                accelerator,
+            )
+        )
+    if not separate and hasattr(initial_policy, "disable_adapter"):
+        return AdapterDisabledReference(initial_policy)
+    # a frozen copy, apart from the policy that will be trained
+    return LiveReference(load_model(reference_source(config, tokenizer), config.model.dtype))
 
-    def load_reference() -> nn.Module:
-        return load_model(reference_source(config, tokenizer), config.model.dtype) if separate else initial_policy()
 
-    if not config.reference.cache:  # a frozen copy, apart from the policy that will be trained
-        return LiveReference(load_model(reference_source(config, tokenizer), config.model.dtype))
+def reference_cache(
+    config: RunConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: list[TokenizedExample],
+    load_reference: Callable[[], nn.Module],
+    accelerator: Accelerator | None,
+) -> reference.ReferenceCache:
+    """The reference cache of ``examples``; ``load_reference`` is called only on a miss."""
     cache = reference.get_or_build(
         fingerprint=cache_fingerprint(config, tokenizer, examples),
         cache_dir=Path(config.reference.cache_dir).expanduser(),
@@ -146,4 +168,4 @@ def reference_log_probs(
         progress=config.logging.progress,
     )
     gc.collect()
-    return CachedReference(cache)
+    return cache

@@ -33,6 +33,17 @@ class LiveReference:
             return sequence_logprobs(self.model, batch).summed
 
 
+class AdapterDisabledReference:
+    """Reference log-probs of a PEFT policy with its adapters switched off: the base weights, no second model."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __call__(self, batch: Batch) -> Tensor:
+        with torch.no_grad(), self.model.disable_adapter():
+            return sequence_logprobs(self.model, batch).summed
+
+
 class CachedReference:
     """Reference log-probs read from a reference cache by example key."""
 

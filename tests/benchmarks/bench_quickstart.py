@@ -7,7 +7,8 @@ for everything a first ``prefopt train`` pays for. Measured per run:
   the reference cache (a miss every time);
 - training: ``Trainer.run()``, i.e. every optimizer step plus the held-out evaluations (before, every
   ``eval_every`` steps, after) and the final save; steps/s is steps over this time;
-- held-out preference accuracy before and after training.
+- held-out preference accuracy before and after training;
+- the 1-minute load average at the end of the run: other processes on a small machine slow a run down a lot.
 
 ``Trainer(config).run()`` is exactly what ``prefopt.engine.loop.train`` does; it is split here to time the parts.
 Extra ``key=value`` arguments override the configuration as on the command line.
@@ -16,6 +17,7 @@ Extra ``key=value`` arguments override the configuration as on the command line.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -49,6 +51,7 @@ def one_run(overrides: list[str]) -> list:
         result.steps / training,
         result.initial_eval["accuracy"],
         result.final_eval["accuracy"],
+        os.getloadavg()[0],
     ]
 
 
@@ -63,7 +66,7 @@ def main() -> None:
         rows.append([run, *one_run(args.overrides)])
         print(f"run {run} done in {rows[-1][3]:.1f} s", flush=True)
     means = ["mean", *(statistics.mean(row[i] for row in rows) for i in range(1, len(rows[0])))]
-    headers = ["run", "set-up s", "training s", "total s", "steps", "steps/s", "acc before", "acc after"]
+    headers = ["run", "set-up s", "training s", "total s", "steps", "steps/s", "acc before", "acc after", "load 1 min"]
     print(table(headers, [*rows, means]))
     print(machine())
 

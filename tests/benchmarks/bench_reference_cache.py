@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import DEFAULT_HH, hh_slice, machine, table
+from benchlib import DEFAULT_HH, hh_rows, machine, table, time_calls
 
 
 def worker(overrides: list[str]) -> None:
@@ -40,15 +40,7 @@ def worker(overrides: list[str]) -> None:
 
     imported = psutil.Process().memory_info().rss
     timings = {}
-    build_reference = loop.reference_log_probs
-
-    def timed_reference(*args, **kwargs):
-        start = time.perf_counter()
-        result = build_reference(*args, **kwargs)
-        timings["reference"] = time.perf_counter() - start
-        return result
-
-    loop.reference_log_probs = timed_reference
+    time_calls(loop, "reference_log_probs", timings)
     start = time.perf_counter()
     trainer = loop.Trainer(config_from_arguments(overrides))
     setup = time.perf_counter() - start
@@ -58,7 +50,7 @@ def worker(overrides: list[str]) -> None:
         losses.append(trainer.train_step(step)["loss"])
         step_times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    record = {"reference": timings["reference"], "setup": setup, "steps": step_times, "losses": losses}
+    record = {"reference": timings["reference_log_probs"], "setup": setup, "steps": step_times, "losses": losses}
     print(json.dumps({**record, "peak": peak, "imported": imported, "examples": len(trainer.splits.train)}))
 
 
@@ -84,11 +76,15 @@ def main() -> None:
 
     print(machine())
     with tempfile.TemporaryDirectory() as scratch:
-        data = hh_slice(args.hh, args.examples, Path(scratch) / "hh.jsonl")
-        if data is None:
+        lines = hh_rows(args.hh, args.examples)
+        if lines is None:
             print(f"{args.hh} not found: using {args.examples} generated quickstart examples instead")
+            data = f"data.quickstart_size={args.examples}"
+        else:
+            Path(scratch, "hh.jsonl").write_text("".join(lines))
+            data = f"data.path={scratch}/hh.jsonl"
         common = [
-            f"data.path={data}" if data else f"data.quickstart_size={args.examples}",
+            data,
             "model.tokenizer=bytes",
             f"model.preset={args.preset}",
             "data.max_length=256",

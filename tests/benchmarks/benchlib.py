@@ -1,13 +1,15 @@
-"""Shared by the benchmark scripts: the machine line, HH-RLHF slices and plain-text tables."""
+"""Shared by the benchmark scripts: the machine line, HH-RLHF rows, timing wrappers and plain-text tables."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import platform
+import time
 from pathlib import Path
 
-#: Where the HH-RLHF test splits are looked for when ``--hh`` is not given.
+#: Where the HH-RLHF helpful-base test split is looked for when ``--hh`` is not given.
 DEFAULT_HH = Path("/work/shared/data/hh-rlhf/helpful-base/test.jsonl.gz")
 
 
@@ -24,14 +26,27 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load {load}"
 
 
-def hh_slice(source: Path, count: int, target: Path) -> Path | None:
-    """Write the first ``count`` rows of an HH-RLHF ``.jsonl.gz`` to ``target``; ``None`` if ``source`` is absent."""
+def hh_rows(source: Path, count: int) -> list[str] | None:
+    """The first ``count`` lines of an HH-RLHF ``.jsonl.gz``; ``None`` if ``source`` does not exist."""
     if not source.is_file():
         return None
     with gzip.open(source, "rt") as rows:
-        lines = [line for _, line in zip(range(count), rows, strict=False)]
-    target.write_text("".join(lines))
-    return target
+        return [line for _, line in zip(range(count), rows, strict=False)]
+
+
+def time_calls(module, name: str, timings: dict[str, float]) -> None:
+    """Replace ``module.name`` by a wrapper that adds each call's wall time to ``timings[name]``."""
+    original = getattr(module, name)
+
+    @functools.wraps(original)
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+
+    setattr(module, name, timed)
 
 
 def table(headers: list[str], rows: list[list]) -> str:

@@ -6,7 +6,9 @@ import shutil
 import pytest
 import torch
 
-from tests.integration.runs import final_weights, train_losses, train_tiny
+from prefopt.engine.loop import Trainer
+from prefopt.engine.step import AdapterDisabledReference
+from tests.integration.runs import final_weights, run_config, train_losses, train_tiny
 
 # float32 sums over different micro-batch splits differ in rounding only (losses agree to 1e-7), but Adam divides
 # each gradient by its running RMS, so a parameter whose gradient is rounding noise moves by up to lr per step
@@ -38,6 +40,17 @@ def test_cached_reference_equals_live_reference_exactly(tmp_path):
     assert cached.final_eval == live.final_eval
     for name, value in final_weights(cached).items():
         assert torch.equal(value, final_weights(live)[name]), name
+
+
+def test_lora_live_reference_is_the_adapter_free_policy_and_equals_the_cache(tmp_path):
+    common = ["model.lora={r: 4, alpha: 8}", "optim.micro_batch_size=1", "reference.batch_size=1"]
+    cached = train_tiny(tmp_path, "cached", *common, "reference.cache=true")
+    live = Trainer(run_config(tmp_path, "live", [*common, "reference.cache=false"]))
+    assert isinstance(live.reference, AdapterDisabledReference)  # no second model in memory
+    live_result = live.run()
+    assert train_losses(cached) == train_losses(live_result)
+    for name, value in final_weights(cached).items():
+        assert torch.equal(value, final_weights(live_result)[name]), name
 
 
 def test_resumed_run_ends_with_the_same_weights(tmp_path):

@@ -13,7 +13,7 @@ from prefopt.engine.models import byte_tokenizer
 from prefopt.engine.reference import cache_info
 from prefopt.losses import list_losses
 from tests.conftest import make_tiny_llama
-from tests.integration.runs import final_weights, train_losses, train_tiny
+from tests.integration.runs import final_weights, tiny_overrides, train_losses, train_tiny
 
 ALL_LOSSES = sorted(info.name for info in list_losses())
 
@@ -106,6 +106,16 @@ def test_cache_is_reused_and_listed(tmp_path, capsys):
     assert caches[0].digest[:16] in capsys.readouterr().out
     assert main(["cache", "clear", "--dir", str(tmp_path / "cache")]) == 0
     assert cache_info(tmp_path / "cache") == []
+
+
+def test_cache_build_command_prepares_what_training_reuses(tmp_path):
+    overrides = tiny_overrides(tmp_path, "built")
+    assert main(["cache", "build", *overrides]) == 0
+    (built,) = cache_info(tmp_path / "cache")
+    stamp = built.path.stat().st_mtime_ns
+    train_tiny(tmp_path, "built")
+    (reused,) = cache_info(tmp_path / "cache")
+    assert reused.digest == built.digest and reused.path.stat().st_mtime_ns == stamp
 
 
 def test_reference_free_loss_builds_no_cache(tmp_path):
