@@ -12,8 +12,12 @@ import os
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 
 def make_accelerator(mixed_precision: str = "no") -> Accelerator:
+    """A fresh Accelerator; the process-wide state of an earlier run in this process (a notebook, a sweep) is
+    reset so the new run may ask for another mixed precision. The process group itself is kept."""
+    AcceleratorState._reset_state(reset_partial_state=False)
     multi_process = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return Accelerator(mixed_precision=mixed_precision, cpu=multi_process and not torch.cuda.is_available())

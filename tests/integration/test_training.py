@@ -129,3 +129,21 @@ def test_lora_run_saves_a_merged_plain_model(tmp_path):
     weights = final_weights(result)
     assert not any("lora" in name for name in weights)
     assert all(math.isfinite(x) for x in train_losses(result))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["optim.mixed_precision=bf16"],
+        ["model.dtype=bfloat16"],
+        ["model.gradient_checkpointing=true"],
+        ["optim.optimizer=rmsprop", "optim.schedule=cosine", "optim.warmup_steps=1"],
+        ["logging.tensorboard=true", "logging.eval_every=1", "logging.save_every=2"],
+    ],
+    ids=["autocast-bf16", "bf16-weights", "gradient-checkpointing", "rmsprop-cosine", "tensorboard-eval-save"],
+)
+def test_training_options_run_to_the_end(tmp_path, options):
+    result = train_tiny(tmp_path, "run", *options)
+    assert len(result.history) == 3 and all(math.isfinite(x) for x in train_losses(result))
+    logged = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in logged if line["split"] == "train"] == [1, 2, 3]
