@@ -137,8 +137,11 @@ class Trainer:
             self.model.gradient_checkpointing_enable()
         self.steps = total_steps(config, len(self.splits.train))
         optimizer = build_optimizer(self.model, optim)
-        scheduler = build_scheduler(optimizer, optim, self.steps)
-        self.model, self.optimizer, self.scheduler = self.accelerator.prepare(self.model, optimizer, scheduler)
+        # the schedule counts optimizer steps of the global batch; accelerate's scheduler wrapper would step it
+        # once per process, so it stays unwrapped and is only registered for checkpoints
+        self.scheduler = build_scheduler(optimizer, optim, self.steps)
+        self.accelerator.register_for_checkpointing(self.scheduler)
+        self.model, self.optimizer = self.accelerator.prepare(self.model, optimizer)
         self.config_yaml = dump_config(config)
 
     def print(self, message: str) -> None:

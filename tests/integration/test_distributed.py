@@ -15,7 +15,7 @@ DISTRIBUTED_ATOL = 1e-6
 
 @pytest.mark.slow
 def test_two_processes_train_like_one_with_accumulation(tmp_path):
-    settings = ["optim.batch_size=8", "optim.micro_batch_size=4", "optim.max_steps=3"]
+    settings = ["optim.batch_size=8", "optim.micro_batch_size=4", "optim.max_steps=3", "optim.warmup_steps=2"]
     command = [
         sys.executable,
         "-m",
@@ -39,6 +39,7 @@ def test_two_processes_train_like_one_with_accumulation(tmp_path):
     logged = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
     train_lines = [line for line in logged if line["split"] == "train"]
     assert [line["step"] for line in train_lines] == [1, 2, 3]
+    assert [line["lr"] for line in train_lines] == [h["lr"] for h in one.history]  # one schedule step per step
     assert [line["loss"] for line in train_lines] == pytest.approx([h["loss"] for h in one.history], abs=1e-6)
     report = json.loads((two / "final" / "report.json").read_text())
     assert report["final_eval"]["accuracy"] == pytest.approx(one.final_eval["accuracy"], abs=1e-6)
