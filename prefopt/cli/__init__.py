@@ -21,6 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that describe a problem with the user's input: printed as one message, without a traceback."""
+    from prefopt.config import ConfigError
+    from prefopt.data.errors import PreferenceDataError
+    from prefopt.losses.api import LossOptionsError
+    from prefopt.registry import RegistryError
+
+    return ConfigError, PreferenceDataError, LossOptionsError, RegistryError, FileNotFoundError
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except _user_errors() as error:
+        print(f"prefopt {args.command}: {error}", file=sys.stderr)
+        return 2

@@ -118,11 +118,11 @@ class Trainer:
             self.print(f"no checkpoint in {self.output_dir / 'checkpoints'}; starting from step 0")
         set_seed(config.seed)
 
+        self.loss = build_loss(config.loss)  # first: a misspelt loss or option fails before any loading
         self.tokenizer = load_tokenizer(config.model)
         self.splits = prepare_splits(config, self.tokenizer)
         for line in self.splits.reports:
             self.print(line)
-        self.loss = build_loss(config.loss)
 
         self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype)
         _disable_dropout(self.model)
