@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_cache(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
-    from prefopt.engine.models import load_model, load_tokenizer
-    from prefopt.engine.setup import prepare_splits, reference_cache, reference_source
+    from prefopt.engine.models import load_tokenizer
+    from prefopt.engine.setup import prepare_splits, reference_cache, reference_loader
 
     config = config_from_arguments(args.items)
     accelerator = make_accelerator()
@@ -40,14 +40,10 @@ def build_cache(args: argparse.Namespace) -> int:
     splits = prepare_splits(config, tokenizer)
     for line in splits.reports:
         accelerator.print(line)
-    cache = reference_cache(
-        config,
-        tokenizer,
-        splits.train + splits.eval,
-        lambda: load_model(reference_source(config, tokenizer), config.model.dtype),
-        accelerator,
-    )
-    accelerator.print(f"reference cache ready: {cache.path}")
+    load_reference = reference_loader(config, tokenizer, None)
+    for split in (splits.train, splits.eval):  # one cache per split, as training uses them
+        cache = reference_cache(config, tokenizer, split, load_reference, accelerator)
+        accelerator.print(f"reference cache ready: {cache.path} ({len(cache)} examples)")
     return 0
 
 

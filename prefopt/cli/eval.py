@@ -43,14 +43,14 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(policy_source(config, tokenizer), config.model.dtype).to(accelerator.device)
     reference = None
     if loss.declarations.needs_reference:
-        reference = reference_log_probs(config, tokenizer, data.eval, model, accelerator)
+        reference = reference_log_probs(config, tokenizer, [data.eval], model, accelerator)
     metrics = evaluate(
         model,
         data.eval,
         loss,
         reference,
         accelerator,
-        batch_size=config.optim.micro_batch_size,
+        batch_size=config.reference.batch_size,
         pad_token_id=tokenizer.pad_token_id,
     )
     if args.json:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from accelerate import Accelerator
 from torch import nn
 
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine.metrics import MetricMean, preference_metrics
+from prefopt.engine.reference import reference_batches
 from prefopt.engine.step import ReferenceLogProbs, loss_step
 
 
@@ -23,10 +22,13 @@ def evaluate(
     batch_size: int,
     pad_token_id: int,
 ) -> dict[str, float]:
-    """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the prompts of ``examples``.
+    """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the distinct examples.
 
-    Each process evaluates every ``num_processes``-th batch with the unwrapped model (a DDP-wrapped forward
-    would wait for the other processes, which may hold fewer batches); totals and weights are then summed.
+    Examples are taken in the fixed batches of :func:`prefopt.engine.reference.reference_batches`, the batches
+    the reference cache is computed in, so before training the policy reproduces the reference log-probs bit for
+    bit (every margin exactly 0, accuracy exactly 50%). Each process evaluates every ``num_processes``-th batch
+    with the unwrapped model (a DDP-wrapped forward would wait for the other processes, which may hold fewer
+    batches); totals and weights are then summed.
     """
     if not examples:
         return {}
@@ -34,10 +36,10 @@ def evaluate(
     was_training = model.training
     model.eval()
     mean = MetricMean()
-    num_batches = math.ceil(len(examples) / batch_size)
+    batches = reference_batches(examples, batch_size)[accelerator.process_index :: accelerator.num_processes]
     with torch.no_grad():
-        for i in range(accelerator.process_index, num_batches, accelerator.num_processes):
-            batch = collate(examples[i * batch_size : (i + 1) * batch_size], pad_token_id).to(accelerator.device)
+        for group in batches:
+            batch = collate(group, pad_token_id).to(accelerator.device)
             scores, out = loss_step(model, batch, loss, reference)
             mean.add(preference_metrics(scores, out), weight=len(batch.keys))
     model.train(was_training)

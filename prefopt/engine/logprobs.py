@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from prefopt.data.batch import Batch
 
-# rows of logits whose logsumexp is taken in float32 at once; bounds the float32 copy of a bf16 vocabulary
-_LOGSUMEXP_CHUNK_ROWS = 8
+# positions whose logsumexp is taken in float32 at once: bounds the float32 working copy of the vocabulary
+# logits to _LOGSUMEXP_CHUNK x V values whatever the batch and sequence length
+_LOGSUMEXP_CHUNK = 1024
 
 
 @dataclass
@@ -50,14 +51,14 @@ def _accepts_logits_to_keep(model: nn.Module) -> bool:
 def token_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
     """(N, R) float32 log-softmax of ``logits`` (N, R, V) at ``targets`` (N, R).
 
-    Computed as the gathered logit minus a float32 logsumexp over the vocabulary, taken a few rows at a time,
-    so no full float32 log-softmax of shape (N, R, V) is materialised.
+    Computed as the gathered logit minus a float32 logsumexp over the vocabulary, taken ``_LOGSUMEXP_CHUNK``
+    positions at a time, so no float32 log-softmax of shape (N, R, V) is materialised.
     """
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1).float()  # (N, R)
-    norms = torch.cat(
-        [chunk.float().logsumexp(dim=-1) for chunk in logits.split(_LOGSUMEXP_CHUNK_ROWS, dim=0)], dim=0
-    )  # (N, R)
-    return picked - norms
+    # views of at most _LOGSUMEXP_CHUNK positions of one sequence (logits may be a non-contiguous slice)
+    chunks = [chunk for row in logits for chunk in row.split(_LOGSUMEXP_CHUNK)]
+    norms = torch.cat([chunk.float().logsumexp(dim=-1) for chunk in chunks])  # (N * R,)
+    return picked - norms.view_as(picked)
 
 
 def sequence_logprobs(model: nn.Module, batch: Batch, *, token_level: bool = False) -> SequenceLogProbs:

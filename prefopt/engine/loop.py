@@ -131,7 +131,7 @@ class Trainer:
         self.reference: ReferenceLogProbs | None = None
         if self.loss.declarations.needs_reference:
             self.reference = reference_log_probs(
-                config, self.tokenizer, self.splits.train + self.splits.eval, self.model, self.accelerator
+                config, self.tokenizer, [self.splits.train, self.splits.eval], self.model, self.accelerator
             )
         if config.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -158,7 +158,7 @@ class Trainer:
             self.loss,
             self.reference,
             self.accelerator,
-            batch_size=self.config.optim.micro_batch_size,
+            batch_size=self.config.reference.batch_size,
             pad_token_id=self.tokenizer.pad_token_id,
         )
 

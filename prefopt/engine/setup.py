@@ -119,34 +119,46 @@ def cache_fingerprint(
 def reference_log_probs(
     config: RunConfig,
     tokenizer: PreTrainedTokenizerBase,
-    examples: list[TokenizedExample],
+    splits: list[list[TokenizedExample]],
     initial_policy: nn.Module,
     accelerator: Accelerator | None,
 ) -> ReferenceLogProbs:
-    """Reference log-probs for ``examples``: from the cache (built on a miss), or live.
+    """Reference log-probs for the examples of ``splits``: from the caches (built on a miss), or live.
+
+    Each split gets its own cache, computed in the batches :func:`prefopt.engine.evaluate.evaluate` also uses,
+    so at step 0 the policy reproduces the held-out reference log-probs bit for bit.
 
     ``initial_policy`` is the policy before any training (LoRA adapters, if any, still zero). When the reference
-    is the policy's initial weights it computes the cache, or, for a live reference of a LoRA run, serves with
+    is the policy's initial weights it computes the caches, or, for a live reference of a LoRA run, serves with
     its adapters switched off; only a separate ``model.reference_path`` or a live reference of a full fine-tune
     loads a second model.
     """
     separate = config.model.reference_path is not None
     if config.reference.cache:
-        return CachedReference(
-            reference_cache(
-                config,
-                tokenizer,
-                examples,
-                lambda: (
-                    load_model(reference_source(config, tokenizer), config.model.dtype) if separate else initial_policy
-                ),
-                accelerator,
-            )
-        )
+        load_reference = reference_loader(config, tokenizer, None if separate else initial_policy)
+        caches = [reference_cache(config, tokenizer, split, load_reference, accelerator) for split in splits if split]
+        del load_reference  # drops a separately loaded reference model: training holds one model
+        gc.collect()
+        return CachedReference(caches)
     if not separate and hasattr(initial_policy, "disable_adapter"):
         return AdapterDisabledReference(initial_policy)
     # a frozen copy, apart from the policy that will be trained
     return LiveReference(load_model(reference_source(config, tokenizer), config.model.dtype))
+
+
+def reference_loader(
+    config: RunConfig, tokenizer: PreTrainedTokenizerBase, initial_policy: nn.Module | None
+) -> Callable[[], nn.Module]:
+    """A function returning the reference model, loaded at most once and only when first called (a cache
+    miss); ``initial_policy``, when given, serves instead of loading anything."""
+    loaded: list[nn.Module] = [] if initial_policy is None else [initial_policy]
+
+    def load() -> nn.Module:
+        if not loaded:
+            loaded.append(load_model(reference_source(config, tokenizer), config.model.dtype))
+        return loaded[0]
+
+    return load
 
 
 def reference_cache(
@@ -157,7 +169,7 @@ def reference_cache(
     accelerator: Accelerator | None,
 ) -> reference.ReferenceCache:
     """The reference cache of ``examples``; ``load_reference`` is called only on a miss."""
-    cache = reference.get_or_build(
+    return reference.get_or_build(
         fingerprint=cache_fingerprint(config, tokenizer, examples),
         cache_dir=Path(config.reference.cache_dir).expanduser(),
         load_model=load_reference,
@@ -167,5 +179,3 @@ def reference_cache(
         accelerator=accelerator,
         progress=config.logging.progress,
     )
-    gc.collect()
-    return cache

@@ -45,13 +45,14 @@ class AdapterDisabledReference:
 
 
 class CachedReference:
-    """Reference log-probs read from a reference cache by example key."""
+    """Reference log-probs read by example key from the caches of a run (one per split)."""
 
-    def __init__(self, cache) -> None:
-        self.cache = cache
+    def __init__(self, caches: list) -> None:
+        self.caches = caches
 
     def __call__(self, batch: Batch) -> Tensor:
-        return self.cache.lookup(batch.keys, batch.valid.shape[1]).to(batch.valid.device)
+        cache = next((c for c in self.caches if all(key in c for key in batch.keys)), self.caches[0])
+        return cache.lookup(batch.keys, batch.valid.shape[1]).to(batch.valid.device)  # KeyError names a missing key
 
 
 def batch_scores(

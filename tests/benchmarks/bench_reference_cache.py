@@ -50,13 +50,17 @@ def worker(overrides: list[str]) -> None:
         losses.append(trainer.train_step(step)["loss"])
         step_times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    weights = sum(p.numel() * p.element_size() for p in trainer.model.parameters())
-    record = {"reference": timings["reference_log_probs"], "setup": setup, "steps": step_times, "losses": losses}
-    print(
-        json.dumps(
-            {**record, "peak": peak, "imported": imported, "weights": weights, "examples": len(trainer.splits.train)}
-        )
-    )
+    record = {
+        "reference": timings["reference_log_probs"],
+        "setup": setup,
+        "steps": step_times,
+        "losses": losses,
+        "peak": peak,
+        "imported": imported,
+        "weights": sum(p.numel() * p.element_size() for p in trainer.model.parameters()),
+        "examples": len(trainer.splits.train),
+    }
+    print(json.dumps(record))
 
 
 def run_worker(overrides: list[str]) -> dict:
@@ -92,6 +96,7 @@ def main() -> None:
             data,
             "model.tokenizer=bytes",
             f"model.preset={args.preset}",
+            "data.on_error=skip",
             "data.max_length=256",
             "data.max_prompt_length=128",
             f"optim.batch_size={args.batch_size}",
@@ -137,8 +142,7 @@ def main() -> None:
     ]
     print(
         f"{runs['live']['examples']} training examples, {args.steps} steps of {args.batch_size} prompts, "
-        f"preset {args.preset} "
-        f"({runs['live']['weights'] / mib:.1f} MiB of weights); cache file {cache_bytes / 1024:.1f} KiB"
+        f"preset {args.preset} ({runs['live']['weights'] / mib:.1f} MiB of weights); cache file {cache_bytes / 1024:.1f} KiB"
     )
     print(table(headers, rows))
     for name in ("cache, hit", "live"):

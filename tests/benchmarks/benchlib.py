@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 #: Where the HH-RLHF helpful-base test split is looked for when ``--hh`` is not given.
-DEFAULT_HH = Path("/work/shared/data/hh-rlhf/helpful-base/test.jsonl.gz")
+# the HH-RLHF test splits kept next to the repository, when present
+DEFAULT_HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf" / "helpful-base" / "test.jsonl.gz"
 
 
 def machine() -> str:

@@ -1,6 +1,7 @@
 """Configurations that must give the same result, compared with each other (tolerances stated per test)."""
 
 import json
+import random
 import shutil
 
 import pytest
@@ -78,3 +79,31 @@ def test_plackett_luce_at_k2_trains_like_dpo(tmp_path):
     pl = train_tiny(tmp_path, "pl", "loss.name=plackett_luce", "loss.beta=0.5")
     assert train_losses(pl) == pytest.approx(train_losses(dpo), abs=1e-6)
     _assert_weights_close(final_weights(pl), final_weights(dpo), 1e-6)
+
+
+def test_held_out_margins_are_exactly_zero_before_training(tmp_path):
+    # responses of many lengths, so that batch composition changes padding; the cached reference and the
+    # step-0 policy must still agree bit for bit on every held-out pair
+    rng = random.Random(0)
+    rows = []
+    for i in range(48):
+        words = ["good", "fine", "bad", "odd", "nice", "dull"]
+        prompt = f"q{i}: " + " ".join(rng.choices(words, k=rng.randint(1, 12)))
+        chosen, rejected = (" ".join(rng.choices(words, k=rng.randint(1, 20))) for _ in range(2))
+        rows.append({"prompt": prompt, "chosen": " " + chosen, "rejected": " " + rejected + " x"})
+    data = tmp_path / "varied.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result = train_tiny(
+        tmp_path,
+        "varied",
+        f"data.path={data}",
+        "model.tokenizer=bytes",
+        "model.preset=small",
+        "data.max_length=256",
+        "data.max_prompt_length=128",
+        "data.eval_fraction=0.5",
+        "reference.batch_size=5",
+        "optim.max_steps=1",
+    )
+    assert result.initial_eval["margin"] == 0.0
+    assert result.initial_eval["accuracy"] == 0.5

@@ -93,29 +93,31 @@ def test_hh_rlhf_file_trains_a_local_model_from_the_command_line(tmp_path):
     )
 
 
+def _stamps(cache_dir):
+    return {entry.digest: entry.path.stat().st_mtime_ns for entry in cache_info(cache_dir)}
+
+
 def test_cache_is_reused_and_listed(tmp_path, capsys):
     first = train_tiny(tmp_path, "first", "loss.beta=0.1")
-    caches = cache_info(tmp_path / "cache")
-    assert len(caches) == 1
-    stamp = caches[0].path.stat().st_mtime_ns
-    second = train_tiny(tmp_path, "second", "loss.beta=0.5")  # a beta sweep reuses the cache
-    assert cache_info(tmp_path / "cache")[0].path.stat().st_mtime_ns == stamp
+    stamps = _stamps(tmp_path / "cache")
+    assert len(stamps) == 2  # one cache per split: training and held-out examples
+    second = train_tiny(tmp_path, "second", "loss.beta=0.5")  # a beta sweep reuses both
+    assert _stamps(tmp_path / "cache") == stamps
     assert first.initial_eval["logps/reference/rank0"] == second.initial_eval["logps/reference/rank0"]
 
     assert main(["cache", "info", "--dir", str(tmp_path / "cache")]) == 0
-    assert caches[0].digest[:16] in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert all(digest[:16] in listed for digest in stamps)
     assert main(["cache", "clear", "--dir", str(tmp_path / "cache")]) == 0
     assert cache_info(tmp_path / "cache") == []
 
 
 def test_cache_build_command_prepares_what_training_reuses(tmp_path):
-    overrides = tiny_overrides(tmp_path, "built")
-    assert main(["cache", "build", *overrides]) == 0
-    (built,) = cache_info(tmp_path / "cache")
-    stamp = built.path.stat().st_mtime_ns
+    assert main(["cache", "build", *tiny_overrides(tmp_path, "built")]) == 0
+    stamps = _stamps(tmp_path / "cache")
+    assert len(stamps) == 2
     train_tiny(tmp_path, "built")
-    (reused,) = cache_info(tmp_path / "cache")
-    assert reused.digest == built.digest and reused.path.stat().st_mtime_ns == stamp
+    assert _stamps(tmp_path / "cache") == stamps
 
 
 def test_reference_free_loss_builds_no_cache(tmp_path):
