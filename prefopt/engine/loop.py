@@ -82,8 +82,10 @@ class MetricsLog:
             kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
             path.write_text("".join(line + "\n" for line in kept))
         if tensorboard_dir is not None:
-            from torch.utils.tensorboard import SummaryWriter  # optional dependency: prefopt[tensorboard]
-
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ImportError("logging.tensorboard=true needs: pip install 'prefopt[tensorboard]'") from None
             self.writer = SummaryWriter(str(tensorboard_dir))
 
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:

@@ -126,7 +126,6 @@ def test_reference_free_loss_builds_no_cache(tmp_path):
 
 
 def test_lora_run_saves_a_merged_plain_model(tmp_path):
-    pytest.importorskip("peft")
     result = train_tiny(tmp_path, "lora", "model.lora={r: 4, alpha: 8}")
     weights = final_weights(result)
     assert not any("lora" in name for name in weights)
