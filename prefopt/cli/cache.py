@@ -40,7 +40,7 @@ def build_cache(args: argparse.Namespace) -> int:
     splits = prepare_splits(config, tokenizer)
     for line in splits.reports:
         accelerator.print(line)
-    load_reference = reference_loader(config, tokenizer, None)
+    load_reference = reference_loader(config, tokenizer, None, accelerator)
     for split in (splits.train, splits.eval):  # one cache per split, as training uses them
         cache = reference_cache(config, tokenizer, split, load_reference, accelerator)
         accelerator.print(f"reference cache ready: {cache.path} ({len(cache)} examples)")

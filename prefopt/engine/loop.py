@@ -126,7 +126,8 @@ class Trainer:
         for line in self.splits.reports:
             self.print(line)
 
-        self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype)
+        # on the run's device before the reference pass, which it may serve
+        self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype).to(self.accelerator.device)
         _disable_dropout(self.model)
         if config.model.lora is not None:
             self.model = _apply_lora(self.model, config)

@@ -135,7 +135,7 @@ def reference_log_probs(
     """
     separate = config.model.reference_path is not None
     if config.reference.cache:
-        load_reference = reference_loader(config, tokenizer, None if separate else initial_policy)
+        load_reference = reference_loader(config, tokenizer, None if separate else initial_policy, accelerator)
         caches = [reference_cache(config, tokenizer, split, load_reference, accelerator) for split in splits if split]
         del load_reference  # drops a separately loaded reference model: training holds one model
         gc.collect()
@@ -143,19 +143,23 @@ def reference_log_probs(
     if not separate and hasattr(initial_policy, "disable_adapter"):
         return AdapterDisabledReference(initial_policy)
     # a frozen copy, apart from the policy that will be trained
-    return LiveReference(load_model(reference_source(config, tokenizer), config.model.dtype))
+    return LiveReference(reference_loader(config, tokenizer, None, accelerator)())
 
 
 def reference_loader(
-    config: RunConfig, tokenizer: PreTrainedTokenizerBase, initial_policy: nn.Module | None
+    config: RunConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    initial_policy: nn.Module | None,
+    accelerator: Accelerator | None,
 ) -> Callable[[], nn.Module]:
-    """A function returning the reference model, loaded at most once and only when first called (a cache
-    miss); ``initial_policy``, when given, serves instead of loading anything."""
+    """A function returning the reference model on the run's device, loaded at most once and only when first
+    called (a cache miss); ``initial_policy``, when given, serves instead of loading anything."""
     loaded: list[nn.Module] = [] if initial_policy is None else [initial_policy]
 
     def load() -> nn.Module:
         if not loaded:
-            loaded.append(load_model(reference_source(config, tokenizer), config.model.dtype))
+            model = load_model(reference_source(config, tokenizer), config.model.dtype)
+            loaded.append(model.to(accelerator.device) if accelerator is not None else model)
         return loaded[0]
 
     return load
