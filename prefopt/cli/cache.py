@@ -44,6 +44,7 @@ def build_cache(args: argparse.Namespace) -> int:
     for split in (splits.train, splits.eval):  # one cache per split, as training uses them
         cache = reference_cache(config, tokenizer, split, load_reference, accelerator)
         accelerator.print(f"reference cache ready: {cache.path} ({len(cache)} examples)")
+    accelerator.end_training()
     return 0
 
 

@@ -58,4 +58,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         for name, value in metrics.items():
             accelerator.print(f"{name:<28} {value:.6f}")
+    accelerator.end_training()
     return 0

@@ -35,4 +35,5 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(config, resume=args.resume)
     result = trainer.run()
     trainer.print(format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir))
+    trainer.close()
     return 0

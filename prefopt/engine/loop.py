@@ -9,6 +9,7 @@ held-out metrics go to ``metrics.jsonl`` in the output directory; the final mode
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import shutil
@@ -246,6 +247,14 @@ class Trainer:
         self.save_final(initial, final)
         return TrainResult(self.output_dir, self.steps, initial, final, history)
 
+    def close(self) -> None:
+        """Release the model and optimizer, then the process group of a multi-process run. The wrapped model
+        must go first: a DDP model whose process group is already gone can hang or abort at exit."""
+        self.accelerator.free_memory()  # accelerate's own references to the prepared model and optimizer
+        self.model = self.optimizer = self.reference = None
+        gc.collect()
+        self.accelerator.end_training()
+
     def save_final(self, initial: dict[str, float], final: dict[str, float]) -> None:
         """``save_pretrained`` (safetensors), tokenizer, resolved config and the report, written atomically."""
         self.accelerator.wait_for_everyone()
@@ -273,4 +282,8 @@ def _remove(path: Path) -> None:
 
 def train(config: RunConfig, *, resume: bool = False) -> TrainResult:
     """Train the configured policy; with ``resume`` continue exactly from the latest checkpoint."""
-    return Trainer(config, resume=resume).run()
+    trainer = Trainer(config, resume=resume)
+    try:
+        return trainer.run()
+    finally:
+        trainer.close()
