@@ -89,6 +89,16 @@ class MetricsLog:
                 raise ImportError("logging.tensorboard=true needs: pip install 'prefopt[tensorboard]'") from None
             self.writer = SummaryWriter(str(tensorboard_dir))
 
+    def logged(self, step: int, split: str) -> dict[str, float] | None:
+        """The metrics logged for ``step`` and ``split``, if this file holds them (main process only)."""
+        if not self.enabled or not self.path.exists():
+            return None
+        for line in self.path.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.pop("step") == step and entry.pop("split") == split:
+                return entry
+        return None
+
     def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
         if not self.enabled:
             return
@@ -216,9 +226,11 @@ class Trainer:
             start if self.resume_from else None,
             self.output_dir / "tensorboard" if logging.tensorboard else None,
         )
-        initial = self.evaluate()
         if start == 0:
+            initial = self.evaluate()
             log.write(0, "eval", initial)
+        else:  # a resumed run reports its true starting point, as logged (on the main process) before the break
+            initial = log.logged(0, "eval") or {}
         self.model.train()
         window = MetricMean()
         window_tokens, window_start = 0, time.perf_counter()

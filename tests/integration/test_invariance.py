@@ -66,6 +66,7 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     for name, value in final_weights(whole).items():
         assert torch.equal(value, final_weights(resumed)[name]), name
     assert _logged(interrupted / "metrics.jsonl") == _logged(whole.output_dir / "metrics.jsonl")
+    assert resumed.initial_eval == whole.initial_eval  # the report's "before" is the run's true start
 
 
 def _logged(path):
