@@ -130,8 +130,17 @@ class Registry(Generic[T]):
         return value
 
     def unregister(self, name: str) -> None:
-        """Remove an in-process registration (tests and notebooks)."""
-        self._discover().pop(name, None)
+        """Remove an in-process registration (tests and notebooks); installed entry points stay.
+
+        Raises:
+            RegistryError: ``name`` is provided by an installed distribution, not registered in-process.
+        """
+        entries = self._discover()
+        if name not in entries:
+            return
+        if entries[name][0].provider.distribution != IN_PROCESS:
+            raise RegistryError(f"{self.kind} {name!r} comes from {entries[name][0].provider}, not {IN_PROCESS}")
+        del entries[name]
 
     # lookup ------------------------------------------------------------------------------------------
     def names(self) -> list[str]:

@@ -193,7 +193,8 @@ class Trainer:
         tokens = 0
         for j, indices in enumerate(micro_batches):
             batch = self._collate([self.splits.train[i] for i in indices])
-            tokens += int(batch.prompt_mask.sum()) * batch.valid.shape[1] + int(batch.response_mask.sum())
+            # each valid slot processes its prompt and its response
+            tokens += int((batch.prompt_mask.sum(1) * batch.valid.sum(1)).sum() + batch.response_mask.sum())
             last = j == len(micro_batches) - 1
             context = self.accelerator.no_sync(self.model) if not last else contextlib.nullcontext()
             with context:

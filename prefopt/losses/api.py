@@ -161,7 +161,7 @@ class Loss:
         self._check(scores)
         if self.declarations.listwise:
             out = self.definition.function(scores, self.options)
-            return _reduce(out, scores.valid.sum(dim=1) >= 2)
+            return _reduce(out, ranking_pairs(scores.ranks, scores.valid)[1].any(dim=1))
         return self._pairwise(scores)
 
     def _check(self, scores: Scores) -> None:
@@ -195,24 +195,25 @@ class Loss:
         pair_scores.has_lengths = scores.has_lengths
         out = self.definition.function(pair_scores, self.options)  # loss (N,), rewards (N, 2)
 
-        per_pair = torch.zeros(batch, num_pairs, dtype=out.loss.dtype, device=out.loss.device)
-        per_pair = per_pair.index_put((rows, cols), out.loss)
-        counts = pair_valid.sum(dim=1)  # (B,)
-        per_prompt = per_pair.sum(dim=1) / counts.clamp(min=1)
-
         reward_sum = torch.zeros_like(scores.policy, dtype=out.rewards.dtype)
         reward_sum.index_put_((rows.unsqueeze(1).expand_as(slots), slots), out.rewards.detach(), accumulate=True)
         appearances = torch.zeros_like(reward_sum).index_put_(
             (rows.unsqueeze(1).expand_as(slots), slots), torch.ones_like(out.rewards), accumulate=True
         )
         rewards = reward_sum / appearances.clamp(min=1)
+        if not self.declarations.per_prompt:  # the outputs belong to the batch (e.g. sorted positions), not to pairs
+            return _reduce(replace(out, rewards=rewards), torch.ones_like(out.loss, dtype=torch.bool))
+        per_pair = torch.zeros(batch, num_pairs, dtype=out.loss.dtype, device=out.loss.device)
+        per_pair = per_pair.index_put((rows, cols), out.loss)
+        counts = pair_valid.sum(dim=1)  # (B,)
+        per_prompt = per_pair.sum(dim=1) / counts.clamp(min=1)
         return _reduce(replace(out, loss=per_prompt, rewards=rewards), counts > 0)
 
 
 def _reduce(out: LossOutput, has_preference: torch.Tensor) -> LossOutput:
-    """Mean of the per-prompt losses (B,) over prompts that express a preference."""
+    """Mean of the per-example losses (B,) over the examples that express a preference."""
     if out.loss.dim() != 1:
-        raise ScoresError(f"a loss function must return per-prompt losses of shape (B,), got {tuple(out.loss.shape)}")
+        raise ScoresError(f"a loss function must return per-example losses of shape (B,), got {tuple(out.loss.shape)}")
     weights = has_preference.to(out.loss.dtype)
     loss = (out.loss * weights).sum() / weights.sum().clamp(min=1)
     return LossOutput(loss=loss, rewards=out.rewards.detach(), metrics=dict(out.metrics))

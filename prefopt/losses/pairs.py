@@ -38,12 +38,16 @@ def ranking_pairs(ranks: Tensor, valid: Tensor, scheme: PairScheme = "all") -> t
     rank_b, rank_w = ranks[:, index[:, 0]], ranks[:, index[:, 1]]  # (B, P)
     pair_valid = valid[:, index[:, 0]] & valid[:, index[:, 1]] & (rank_b < rank_w)
     if scheme == "best_vs_rest":
-        best = ranks.masked_fill(~valid, torch.iinfo(ranks.dtype).max).min(dim=1, keepdim=True).values  # (B, 1)
-        pair_valid &= rank_b == best
+        pair_valid &= rank_b == best_rank(ranks, valid)
     elif scheme == "adjacent":
         level = rank_levels(ranks, valid)
         pair_valid &= level[:, index[:, 1]] == level[:, index[:, 0]] + 1
     return index, pair_valid
+
+
+def best_rank(ranks: Tensor, valid: Tensor) -> Tensor:
+    """(B, 1) the best (smallest) rank among each prompt's valid slots."""
+    return ranks.masked_fill(~valid, torch.iinfo(ranks.dtype).max).min(dim=1, keepdim=True).values
 
 
 def rank_levels(ranks: Tensor, valid: Tensor) -> Tensor:

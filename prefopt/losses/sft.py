@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
 
 from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.pairs import best_rank
 from prefopt.types import LossOutput, Scores
 
 
@@ -33,8 +33,6 @@ def sft(scores: Scores, options: SFTOptions) -> LossOutput:
     the (optionally length-normalised) policy log-probs (B, K).
     """
     logp = scores.policy / scores.lengths.clamp(min=1) if options.length_normalize else scores.policy  # (B, K)
-    big = torch.iinfo(scores.ranks.dtype).max
-    masked_ranks = scores.ranks.masked_fill(~scores.valid, big)
-    best = scores.valid & (masked_ranks == masked_ranks.min(dim=1, keepdim=True).values)  # (B, K)
+    best = scores.valid & (scores.ranks == best_rank(scores.ranks, scores.valid))  # (B, K)
     loss = -logp.masked_fill(~best, 0.0).sum(dim=1) / best.sum(dim=1).clamp(min=1)
     return LossOutput(loss=loss, rewards=logp.detach())

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import DEFAULT_HH, hh_rows, machine, table, time_calls
+from benchlib import hh_rows, machine, table, time_calls
 
 import prefopt.engine.loop as loop
 from prefopt.cli.common import config_from_arguments
@@ -50,7 +50,7 @@ def data_overrides(args: argparse.Namespace, scratch: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gguf", type=Path, default=default_gguf(), help=f"the {GGUF_NAME} file")
-    parser.add_argument("--hh", type=Path, default=DEFAULT_HH, help="an HH-RLHF test.jsonl.gz")
+    parser.add_argument("--hh", type=Path, help="an HH-RLHF test.jsonl.gz (helpful-base test split)")
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16", help="(default bfloat16)")
     parser.add_argument("--train", type=int, default=64, help="training examples (default 64)")
     parser.add_argument("--eval", type=int, default=64, help="held-out examples (default 64)")

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import DEFAULT_HH, hh_rows, machine, table, time_calls
+from benchlib import hh_rows, machine, table, time_calls
 
 
 def worker(overrides: list[str]) -> None:
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps per run (default 6)")
     parser.add_argument("--preset", choices=["tiny", "small"], default="small", help="model preset (default small)")
     parser.add_argument("--batch-size", type=int, default=16, help="prompts per optimizer step (default 16)")
-    parser.add_argument("--hh", type=Path, default=DEFAULT_HH, help="an HH-RLHF test.jsonl.gz")
+    parser.add_argument("--hh", type=Path, help="an HH-RLHF test.jsonl.gz (helpful-base test split)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args, overrides = parser.parse_known_args()  # the rest: key=value configuration overrides
     if args.worker:

@@ -9,10 +9,6 @@ import platform
 import time
 from pathlib import Path
 
-#: Where the HH-RLHF helpful-base test split is looked for when ``--hh`` is not given.
-# the HH-RLHF test splits kept next to the repository, when present
-DEFAULT_HH = Path(__file__).resolve().parents[3] / "shared" / "data" / "hh-rlhf" / "helpful-base" / "test.jsonl.gz"
-
 
 def machine() -> str:
     """CPU model, core count, torch version and the 1/5/15-minute load averages."""
@@ -27,9 +23,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; load {load}"
 
 
-def hh_rows(source: Path, count: int) -> list[str] | None:
-    """The first ``count`` lines of an HH-RLHF ``.jsonl.gz``; ``None`` if ``source`` does not exist."""
-    if not source.is_file():
+def hh_rows(source: Path | None, count: int) -> list[str] | None:
+    """The first ``count`` lines of an HH-RLHF ``.jsonl.gz``; ``None`` without a file."""
+    if source is None or not source.is_file():
         return None
     with gzip.open(source, "rt") as rows:
         return [line for _, line in zip(range(count), rows, strict=False)]

@@ -159,3 +159,11 @@ def test_losses_show(capsys):
     assert "beta = 0.1" in out and "bradley_terry: True" in out and "prefopt 0.1.0" in out
     assert main(["losses", "show", "ipp"]) == 2
     assert "did you mean 'ipo'" in capsys.readouterr().err
+
+
+def test_unregister_removes_only_in_process_registrations():
+    from prefopt.registry import RegistryError
+
+    with pytest.raises(RegistryError, match="not <in-process>"):
+        registry.unregister("dpo")
+    assert prefopt.get_loss("dpo").name == "dpo"

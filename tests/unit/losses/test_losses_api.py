@@ -143,3 +143,14 @@ def test_dpo_plus_weighted_sft_is_the_weighted_sum_of_separate_calls():
 def test_declarations_follow_the_options(name, options, expected):
     declarations = get_loss(name, **options).declarations
     assert {key: getattr(declarations, key) for key in expected} == expected
+
+
+def test_prompts_without_a_preference_do_not_enter_the_mean():
+    policy = torch.tensor([[-1.0, -2.0, -4.0], [-3.0, -1.0, -2.0]], dtype=torch.float64)
+    reference = torch.zeros_like(policy)
+    ranks = torch.tensor([[0, 1, 2], [0, 0, 0]])  # the second prompt ties everything: no preference
+    for name in ("plackett_luce", "dpo"):
+        loss = get_loss(name)
+        both = loss(Scores(policy=policy, reference=reference, ranks=ranks)).loss
+        first = loss(Scores(policy=policy[:1], reference=reference[:1], ranks=ranks[:1])).loss
+        assert torch.equal(both, first), name
