@@ -38,8 +38,10 @@ class TokenizeReport:
         truncated_prompts: returned examples whose prompt was cut.
         truncated_responses: returned examples with at least one response cut.
         dropped: dropped examples per reason: ``too_long`` (over ``max_length`` with ``on_overflow="drop"``),
-            ``identical_tokens`` (two responses with the same ids after tokenisation and truncation, so no
-            preference is left).
+            ``identical_tokens`` (responses with the same ids after tokenisation and truncation that are ranked
+            differently, which contradicts itself, or that leave fewer than two ranks).
+        merged_duplicates: tied responses left with identical ids, kept once (the example keeps its other
+            preferences).
         boundary_mismatches: responses tokenised apart from their prompt because tokenising prompt + response
             merged tokens across the boundary.
     """
@@ -49,6 +51,7 @@ class TokenizeReport:
     truncated_prompts: int = 0
     truncated_responses: int = 0
     dropped: Counter = field(default_factory=Counter)
+    merged_duplicates: int = 0
     boundary_mismatches: int = 0
 
     def summary(self) -> str:
@@ -61,6 +64,8 @@ class TokenizeReport:
         if self.dropped:
             reasons = ", ".join(f"{reason} {count}" for reason, count in self.dropped.most_common())
             lines.append(f"dropped {sum(self.dropped.values())} examples ({reasons})")
+        if self.merged_duplicates:
+            lines.append(f"merged {self.merged_duplicates} tied responses whose tokens became identical")
         if self.boundary_mismatches:
             lines.append(
                 f"{self.boundary_mismatches} responses tokenised apart from their prompt (tokens merge across the boundary)"
@@ -117,22 +122,44 @@ def tokenize_examples(
                     keep=truncation,
                     prefix=prefix,
                 )
-                if len(set(map(tuple, responses))) < len(responses):
+                distinct = _merge_identical(responses, example.ranks)
+                if distinct is None:
                     report.dropped[IDENTICAL_TOKENS] += 1
                     continue
+                report.merged_duplicates += len(responses) - len(distinct[0])
                 report.truncated_prompts += len(prompt) < len(encoded.prompt)
                 report.truncated_responses += responses != encoded.responses
                 tokenized.append(
                     TokenizedExample(
                         key=example_key(example),
                         prompt_ids=tuple(prompt),
-                        response_ids=tuple(map(tuple, responses)),
-                        ranks=example.ranks,
+                        response_ids=distinct[0],
+                        ranks=distinct[1],
                     )
                 )
             progress.update(len(chunk))
     report.kept = len(tokenized)
     return tokenized, report
+
+
+def _merge_identical(
+    responses: list[list[int]], ranks: tuple[int, ...]
+) -> tuple[tuple[tuple[int, ...], ...], tuple[int, ...]] | None:
+    """The responses with tied copies of identical ids kept once, and their ranks; ``None`` when identical
+    responses are ranked differently (a contradiction) or fewer than two distinct ranks remain."""
+    first_rank: dict[tuple[int, ...], int] = {}
+    kept_ids, kept_ranks = [], []
+    for ids, rank in zip(map(tuple, responses), ranks, strict=True):
+        if ids in first_rank:
+            if first_rank[ids] != rank:
+                return None
+            continue
+        first_rank[ids] = rank
+        kept_ids.append(ids)
+        kept_ranks.append(rank)
+    if len(set(kept_ranks)) < 2:
+        return None
+    return tuple(kept_ids), tuple(kept_ranks)
 
 
 def _check_options(tokenizer, max_length: int, max_prompt_length: int, truncation: str, on_overflow: str) -> None:

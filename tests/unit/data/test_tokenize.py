@@ -161,3 +161,19 @@ def test_collated_rows_are_the_full_tokenisation(tokenizer):
             tokens = batch.response_ids[b, k][batch.response_mask[b, k]].tolist()
             assert prompt + tokens == ids(tokenizer, example.prompt + response) + [tokenizer.eos_token_id]
     assert batch.ranks.tolist() == [[0, 1, 1], [0, 1, 3]]
+
+
+def test_tied_responses_left_identical_are_kept_once_and_the_other_preferences_stay(tokenizer):
+    tied = (LONG_RESPONSE + " Paris.", LONG_RESPONSE + " Lyon.")
+    example = RankedExample("Human: hello", (" yes", *tied), (0, 1, 1))
+    items, report = run([example], tokenizer, max_length=20, max_prompt_length=8)
+    (item,) = items
+    assert item.ranks == (0, 1) and len(item.response_ids) == 2
+    assert report.merged_duplicates == 1 and not report.dropped
+    assert "merged 1 tied responses" in report.summary()
+
+
+def test_identical_responses_ranked_differently_drop_the_example(tokenizer):
+    example = RankedExample("Human: hello", (" yes", LONG_RESPONSE + " Paris.", LONG_RESPONSE + " Lyon."), (0, 1, 2))
+    items, report = run([example], tokenizer, max_length=20, max_prompt_length=8)
+    assert items == [] and dict(report.dropped) == {"identical_tokens": 1}
