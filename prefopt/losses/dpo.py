@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import Tensor
 
 from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.functional import bradley_terry_nll
+from prefopt.losses.functional import bradley_terry_nll, log_ratios
 from prefopt.types import LossOutput, Scores
 
 Divergence = Literal["reverse_kl", "forward_kl", "js", "alpha"]
@@ -37,16 +37,6 @@ def _declare(options: DPOOptions) -> Declarations:
         # with eps > 0 the loss is minimal at the finite margin log((1 - eps) / eps) and rises beyond it
         monotone=not smoothed,
     )
-
-
-def log_ratios(scores: Scores, reference_free: bool, length_normalize: bool) -> Tensor:
-    """(B, K) h = log pi_theta(y|x) - log pi_ref(y|x), optionally per token and/or without the reference."""
-    policy, reference = scores.policy, None if reference_free else scores.reference
-    if length_normalize:
-        lengths = scores.lengths.clamp(min=1)  # padding slots may carry length 0
-        policy = policy / lengths
-        reference = None if reference is None else reference / lengths
-    return policy if reference is None else policy - reference
 
 
 def f_divergence_reward(h: Tensor, divergence: Divergence, alpha: float) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 from pydantic import Field
 
 from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.dpo import log_ratios
+from prefopt.losses.functional import log_ratios
 from prefopt.types import LossOutput, Scores
 
 

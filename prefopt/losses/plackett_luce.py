@@ -8,8 +8,7 @@ import torch
 from pydantic import Field
 
 from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.dpo import log_ratios
-from prefopt.losses.functional import plackett_luce_nll
+from prefopt.losses.functional import log_ratios, plackett_luce_nll
 from prefopt.types import LossOutput, Scores
 
 TieMethod = Literal["breslow", "error"]
