@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prefopt.losses.api import Loss, LossDefinition, get_loss
-from prefopt.verify.properties import PROPERTIES, Budget
+from prefopt.losses import Loss, LossDefinition, get_loss
+from prefopt.verify.properties import PROPERTIES
+from prefopt.verify.search import Budget
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class PropertyResult:
     """The outcome of one property on one loss.
 
     Attributes:
-        name: the property's name (a key of :data:`~prefopt.verify.properties.PROPERTIES`).
+        name: the property's name (a key of :data:`~prefopt.verify.property.PROPERTIES`).
         passed: True when the property was checked and holds.
         skipped_reason: why the property does not apply (None when it was checked).
         counterexample: for a failure, what went wrong and hypothesis's smallest failing example.

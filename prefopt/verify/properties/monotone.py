@@ -1,0 +1,36 @@
+"""Monotonicity (THEORY.md 8.5): raising the best response's log-prob never raises the loss."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from hypothesis import strategies as st
+
+from prefopt.losses import Loss
+from prefopt.verify.cases import Case, Row
+from prefopt.verify.property import register_property, unless_declared
+from prefopt.verify.search import Budget, Violation, exact_cases, holds, loss_value
+
+
+@register_property(
+    "monotone",
+    "raising the best response's log-prob never raises the loss (8.5)",
+    skip=unless_declared("monotone"),
+)
+def monotone(loss: Loss, budget: Budget) -> None:
+    def test(example: tuple[Case, float]) -> None:
+        case, fraction = example
+
+        def raise_best(row: Row) -> Row:
+            scale = 1.0 - fraction  # moving a log-prob toward 0 raises it and keeps it <= 0
+            if row.tokens is None:
+                return replace(row, policy=(row.policy[0] * scale, *row.policy[1:]))
+            best = tuple(t * scale for t in row.tokens[0])
+            return replace(row, policy=(math.fsum(best), *row.policy[1:]), tokens=(best, *row.tokens[1:]))
+
+        before, after = loss_value(loss, case), loss_value(loss, case.map_rows(raise_best))
+        if after > before + 1e-9 * (1.0 + abs(before)):
+            raise Violation(f"raising the best response's log-prob raised the loss from {before!r} to {after!r}")
+
+    holds(st.tuples(exact_cases(loss), st.floats(0.0, 1.0)), test, budget)

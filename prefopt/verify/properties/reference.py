@@ -1,0 +1,106 @@
+"""The reference and reward differences: a declared reference is read, and adding f(x) to a prompt's policy or
+reference log-probs changes nothing (Definition 1, Lemma 1; THEORY.md 8.3)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+from hypothesis import strategies as st
+
+from prefopt.losses import Loss
+from prefopt.verify.cases import Case, Row, shift_row
+from prefopt.verify.property import register_property, unless_declared
+from prefopt.verify.search import Budget, Violation, close, exact_cases, expect_close, holds, loss_value
+
+REFERENCE_PROBES = 16
+
+
+@register_property(
+    "reference_used",
+    "a loss that declares needs_reference does depend on pi_ref",
+    skip=unless_declared("needs_reference"),
+)
+def reference_used(loss: Loss, budget: Budget) -> None:
+    """Deterministic probes: moving the reference log-probs of random batches must change the loss of at least
+    one of them (a loss that only saturates or clips on some inputs still moves on the others)."""
+    generator = torch.Generator().manual_seed(budget.seed)
+    for _ in range(REFERENCE_PROBES):
+        case = _probe_case(loss, generator)
+        moved = case.map_rows(
+            lambda row: replace(
+                row, reference=tuple(r - float(torch.rand(1, generator=generator)) for r in row.reference)
+            )
+        )
+        if not close(loss_value(loss, moved), loss_value(loss, case), 1e-9):
+            return
+    raise Violation(
+        f"declares needs_reference, yet moving pi_ref changed the loss on none of {REFERENCE_PROBES} batches"
+    )
+
+
+def _probe_case(loss: Loss, generator: torch.Generator) -> Case:
+    """A batch of 4 prompts, K = 2 (pairwise) or 3 (listwise), log-probs in [-3, 0]."""
+    slots = 3 if loss.declarations.listwise else 2
+
+    def draw(size: int) -> tuple[float, ...]:
+        return tuple((-3.0 * torch.rand(size, generator=generator, dtype=torch.float64)).tolist())
+
+    rows = []
+    for _ in range(4):
+        lengths = tuple(int(n) for n in torch.randint(1, 4, (slots,), generator=generator))
+        tokens = tuple(draw(n) for n in lengths) if loss.declarations.needs_token_logps else None
+        policy = tuple(math.fsum(t) for t in tokens) if tokens else draw(slots)
+        rows.append(Row(policy=policy, reference=draw(slots), lengths=lengths, tokens=tokens))
+    return Case(tuple(rows))
+
+
+def _check_shift(loss: Loss, budget: Budget, target: str) -> None:
+    """Add f(x) <= 0 (so shifted log-probs stay log-probs) to every ``target`` log-prob of prompt x."""
+
+    def test(example: tuple[Case, list[float]]) -> None:
+        case, shifts = example
+
+        def move(index_row):
+            index, row = index_row
+            f = shifts[index]
+            return shift_row(row, f if target == "policy" else 0.0, f if target == "reference" else 0.0)
+
+        moved = Case(tuple(move(item) for item in enumerate(case.rows)))
+        expect_close(loss_value(loss, moved), loss_value(loss, case), f"loss after adding f(x)={shifts} to {target}")
+
+    strategy = st.tuples(exact_cases(loss), st.lists(st.floats(-10.0, 0.0), min_size=3, max_size=3))
+    holds(strategy, test, budget)
+
+
+def _skip_shift_policy(loss: Loss) -> str | None:
+    if not loss.declarations.reward_difference:
+        return "the loss does not declare reward_difference"
+    if loss.declarations.needs_token_logps:
+        return "token-level policy log-probs cannot be shifted per prompt consistently"
+    return None
+
+
+@register_property(
+    "shift_policy",
+    "adding f(x) to a prompt's policy log-probs changes nothing (Lemma 1, 8.3)",
+    skip=_skip_shift_policy,
+)
+def shift_policy(loss: Loss, budget: Budget) -> None:
+    _check_shift(loss, budget, "policy")
+
+
+def _skip_shift_reference(loss: Loss) -> str | None:
+    if not loss.declarations.reward_difference:
+        return "the loss does not declare reward_difference"
+    return None if loss.declarations.needs_reference else "the loss is reference-free"
+
+
+@register_property(
+    "shift_reference",
+    "adding f(x) to a prompt's reference log-probs changes nothing (Lemma 1, 8.3)",
+    skip=_skip_shift_reference,
+)
+def shift_reference(loss: Loss, budget: Budget) -> None:
+    _check_shift(loss, budget, "reference")
