@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from prefopt.losses.api import Loss
+from prefopt.losses import Loss
 from prefopt.types import Scores
 
 TOLERANCE = 0.05

@@ -15,7 +15,7 @@ import torch
 from hypothesis import strategies as st
 from torch import Tensor
 
-from prefopt.losses.api import Declarations
+from prefopt.losses import Declarations
 from prefopt.types import Scores
 
 Floats = tuple[float, ...]

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from prefopt.losses.api import Loss, LossDefinition, get_loss
+from prefopt.losses import Loss, LossDefinition, get_loss
 from prefopt.verify.properties import PROPERTIES, Budget
 
 

@@ -1,6 +1,6 @@
 """The properties of THEORY.md section 8, each a check that any loss can be put through.
 
-A property applies to a loss according to its :class:`~prefopt.losses.api.Declarations` (``trigger``) and
+A property applies to a loss according to its :class:`~prefopt.losses.Declarations` (``trigger``) and
 either holds or raises :class:`Violation`. Hypothesis-based checks draw inputs from :mod:`prefopt.verify.cases`;
 a failure is shrunk to hypothesis's smallest failing example. Exact comparisons run in float64.
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from prefopt.losses.api import Loss, get_loss, registry
+from prefopt.losses import Loss, get_loss, registry
 from prefopt.verify.bandit import check_tabular_optimum
 from prefopt.verify.cases import Case, Row, cases, shift_row
 
