@@ -19,8 +19,7 @@ class Scores:
     Attributes:
         policy: (B, K) summed response-token log-probs log pi_theta(y_k | x).
         reference: (B, K) the same under the frozen reference pi_ref, or None for reference-free runs.
-        lengths: (B, K) response token counts; defaults to ones only as a placeholder when not given
-            (``has_lengths`` tells the two apart, so length-normalised losses can refuse the placeholder).
+        lengths: (B, K) response token counts, or None when unknown (a length-normalised loss refuses that).
         valid: (B, K) bool, False for padding slots of prompts that carry fewer than K responses.
         ranks: (B, K) long, 0 for the best; equal ranks within a row are ties. Columns are sorted by rank.
             Defaults to ``0, 1, ..., K-1`` (a strict ranking in column order).
@@ -36,7 +35,6 @@ class Scores:
     ranks: Tensor | None = None
     token_policy: Tensor | None = None
     token_mask: Tensor | None = None
-    has_lengths: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         if self.policy.dim() != 2:
@@ -47,16 +45,13 @@ class Scores:
             raise ValueError(
                 f"Scores.reference has shape {tuple(self.reference.shape)}, policy {tuple(self.policy.shape)}"
             )
-        if self.lengths is None:
-            self.has_lengths = False
-            self.lengths = torch.ones(batch, slots, dtype=self.policy.dtype, device=device)
         if self.valid is None:
             self.valid = torch.ones(batch, slots, dtype=torch.bool, device=device)
         if self.ranks is None:
             self.ranks = torch.arange(slots, device=device).expand(batch, slots).clone()
         for name in ("lengths", "valid", "ranks"):
             value = getattr(self, name)
-            if value.shape != self.policy.shape:
+            if value is not None and value.shape != self.policy.shape:
                 raise ValueError(f"Scores.{name} has shape {tuple(value.shape)}, policy {tuple(self.policy.shape)}")
         if (self.token_policy is None) != (self.token_mask is None):
             raise ValueError("Scores.token_policy and Scores.token_mask must be given together")
@@ -69,11 +64,24 @@ class Scores:
     def num_slots(self) -> int:
         return self.policy.shape[1]
 
-    def log_ratio(self) -> Tensor:
-        """(B, K) h = log pi_theta - log pi_ref; the policy log-probs alone when there is no reference."""
-        if self.reference is None:
-            return self.policy
-        return self.policy - self.reference
+    def log_ratio(self, *, reference_free: bool = False, length_normalize: bool = False) -> Tensor:
+        """(B, K) h = log pi_theta(y|x) - log pi_ref(y|x) (DPO paper eq. 7); log pi_theta alone without a reference.
+
+        Args:
+            reference_free: ignore ``reference`` and use log pi_theta alone (pi_ref uniform).
+            length_normalize: divide each log-prob by its response length (padding slots count as length 1).
+
+        Raises:
+            ValueError: ``length_normalize`` while ``lengths`` is None.
+        """
+        policy, reference = self.policy, None if reference_free else self.reference
+        if length_normalize:
+            if self.lengths is None:
+                raise ValueError("length-normalised log-ratios need Scores.lengths, which is None")
+            lengths = self.lengths.clamp(min=1)  # padding slots may carry length 0
+            policy = policy / lengths
+            reference = None if reference is None else reference / lengths
+        return policy if reference is None else policy - reference
 
 
 @dataclass

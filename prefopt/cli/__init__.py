@@ -25,7 +25,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe a problem with the user's input: printed as one message, without a traceback."""
     from prefopt.config import ConfigError
     from prefopt.data.errors import PreferenceDataError
-    from prefopt.losses.api import LossOptionsError
+    from prefopt.losses import LossOptionsError
     from prefopt.registry import RegistryError
 
     return ConfigError, PreferenceDataError, LossOptionsError, RegistryError, FileNotFoundError

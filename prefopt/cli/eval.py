@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.engine.evaluate import evaluate
     from prefopt.engine.models import load_model, load_tokenizer
     from prefopt.engine.setup import policy_source, prepare_evaluation_data, reference_log_probs
-    from prefopt.losses.api import build_loss
+    from prefopt.losses import build_loss
 
     config = config_from_arguments(args.items)
     loss = build_loss(config.loss)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from dataclasses import fields
 
-from prefopt.losses.api import LossInfo, describe, list_losses, loss_problems, registry
+from prefopt.losses.catalogue import LossInfo, describe, list_losses, loss_problems, registry
 from prefopt.registry import RegistryError
 
 
@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def table(infos: list[LossInfo]) -> list[str]:
     """One line per loss: name, kind, whether it needs pi_ref, provider, summary."""
     rows = [("NAME", "KIND", "REFERENCE", "PROVIDER", "SUMMARY")]
-    rows += [(i.name, i.kind, "yes" if i.needs_reference else "no", str(i.provider), i.summary) for i in infos]
+    rows += [
+        (i.name, i.kind, "yes" if i.declarations.needs_reference else "no", str(i.provider), i.summary) for i in infos
+    ]
     widths = [max(len(row[c]) for row in rows) for c in range(4)]
     return ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4]]) for row in rows]
 

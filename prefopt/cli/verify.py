@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from prefopt.config import ConfigError, parse_overrides
-from prefopt.losses.api import LossOptionsError, get_loss, registry
+from prefopt.losses import LossOptionsError, get_loss, registry
 from prefopt.registry import RegistryError
 from prefopt.verify import PROPERTIES, check_loss
 

@@ -10,12 +10,13 @@ from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine.metrics import MetricMean, preference_metrics
 from prefopt.engine.reference import reference_batches
 from prefopt.engine.step import ReferenceLogProbs, loss_step
+from prefopt.losses import TrainingLoss
 
 
 def evaluate(
     model: nn.Module,
     examples: list[TokenizedExample],
-    loss,
+    loss: TrainingLoss,
     reference: ReferenceLogProbs | None,
     accelerator: Accelerator,
     *,

@@ -32,7 +32,7 @@ from prefopt.engine.optim import build_optimizer, build_scheduler
 from prefopt.engine.setup import policy_source, prepare_splits, reference_log_probs
 from prefopt.engine.step import ReferenceLogProbs, loss_step
 from prefopt.engine.stream import step_micro_batches
-from prefopt.losses.api import build_loss
+from prefopt.losses import build_loss
 
 
 @dataclass

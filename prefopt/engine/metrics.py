@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import torch
 
-from prefopt.losses.pairs import ranking_pairs
+from prefopt.rankings import ranking_pairs
 from prefopt.types import LossOutput, Scores
 
 

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from prefopt.data.batch import Batch
 from prefopt.engine.logprobs import sequence_logprobs
-from prefopt.losses.api import Declarations
+from prefopt.losses import Declarations, TrainingLoss
 from prefopt.types import LossOutput, Scores
 
 
@@ -72,7 +72,9 @@ def batch_scores(
     )
 
 
-def loss_step(model, batch: Batch, loss, reference: ReferenceLogProbs | None) -> tuple[Scores, LossOutput]:
+def loss_step(
+    model, batch: Batch, loss: TrainingLoss, reference: ReferenceLogProbs | None
+) -> tuple[Scores, LossOutput]:
     """Scores of ``batch`` and the loss's output on them."""
     scores = batch_scores(model, batch, loss.declarations, reference)
     return scores, loss(scores)

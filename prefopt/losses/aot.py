@@ -12,7 +12,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.losses.functional import bradley_terry_nll
 from prefopt.types import LossOutput, Scores
 

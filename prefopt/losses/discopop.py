@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.types import LossOutput, Scores
 
 

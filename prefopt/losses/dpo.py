@@ -8,8 +8,8 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.functional import bradley_terry_nll, log_ratios
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
+from prefopt.losses.functional import bradley_terry_nll
 from prefopt.types import LossOutput, Scores
 
 Divergence = Literal["reverse_kl", "forward_kl", "js", "alpha"]
@@ -62,7 +62,7 @@ def dpo(scores: Scores, options: DPOOptions) -> LossOutput:
     conservative DPO, -(1 - eps) log sigma(beta d) - eps log sigma(-beta d). The implicit rewards are
     beta * f'(pi/pi_ref), which is beta * h for the default reverse KL.
     """
-    h = log_ratios(scores, options.reference_free, options.length_normalize)
+    h = scores.log_ratio(reference_free=options.reference_free, length_normalize=options.length_normalize)
     rewards = options.beta * f_divergence_reward(h, options.divergence, options.alpha)  # (N, 2)
     margin = rewards[:, 0] - rewards[:, 1]
     return LossOutput(loss=bradley_terry_nll(margin, options.label_smoothing), rewards=rewards.detach())

@@ -1,7 +1,7 @@
 """Pure tensor math of the preference objectives, shared by the loss plugins.
 
-Every function takes (N,) tensors for N pairs or (B, K) for B ranked prompts (``log_ratios`` reads them from a
-``Scores``) and returns per-example values; none reduces over the batch. Equation numbers refer to Rafailov et al. 2023 (arXiv 2305.18290).
+Every function takes (N,) tensors for N pairs or (B, K) for B ranked prompts and returns per-example values;
+none reduces over the batch. Equation numbers refer to Rafailov et al. 2023 (arXiv 2305.18290).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from prefopt.types import Scores
 
 
 def bradley_terry_nll(margin: Tensor, label_smoothing: float = 0.0) -> Tensor:
@@ -70,19 +68,3 @@ def plackett_luce_nll(scores: Tensor, ranks: Tensor, valid: Tensor) -> Tensor:
     others = scores.unsqueeze(1).masked_fill(~risk, -math.inf).logsumexp(dim=2)  # (B, K); -inf for empty sets
     terms = F.logsigmoid(scores - others).masked_fill(~valid, 0.0)  # (B, K)
     return -terms.sum(dim=1)
-
-
-def log_ratios(scores: Scores, reference_free: bool, length_normalize: bool) -> Tensor:
-    """(B, K) h = log pi_theta(y|x) - log pi_ref(y|x), optionally per token and/or without the reference.
-
-    Args:
-        scores: the batch's :class:`~prefopt.types.Scores`.
-        reference_free: use log pi_theta alone (pi_ref uniform).
-        length_normalize: divide each log-prob by its response length (padding slots count as length 1).
-    """
-    policy, reference = scores.policy, None if reference_free else scores.reference
-    if length_normalize:
-        lengths = scores.lengths.clamp(min=1)  # padding slots may carry length 0
-        policy = policy / lengths
-        reference = None if reference is None else reference / lengths
-    return policy if reference is None else policy - reference

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.functional import log_ratios
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.types import LossOutput, Scores
 
 
@@ -31,6 +30,6 @@ def hinge(scores: Scores, options: HingeOptions) -> LossOutput:
 
     Scores are pairs, shapes (N, 2), column 0 chosen. Returns (N,) losses and rewards beta * h, (N, 2).
     """
-    rewards = options.beta * log_ratios(scores, options.reference_free, length_normalize=False)  # (N, 2)
+    rewards = options.beta * scores.log_ratio(reference_free=options.reference_free)  # (N, 2)
     loss = torch.relu(1.0 - (rewards[:, 0] - rewards[:, 1]))
     return LossOutput(loss=loss, rewards=rewards.detach())

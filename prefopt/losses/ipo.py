@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.functional import log_ratios
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.types import LossOutput, Scores
 
 
@@ -39,6 +38,6 @@ def ipo(scores: Scores, options: IPOOptions) -> LossOutput:
     Scores are pairs, shapes (N, 2), column 0 chosen. With ``log_ratio="average"`` each log-prob is divided by
     its response length before the log-ratio is taken. Returns (N,) losses and rewards tau * h, (N, 2).
     """
-    h = log_ratios(scores, reference_free=False, length_normalize=options.log_ratio == "average")  # (N, 2)
+    h = scores.log_ratio(length_normalize=options.log_ratio == "average")  # (N, 2)
     loss = (h[:, 0] - h[:, 1] - 1.0 / (2.0 * options.tau)) ** 2
     return LossOutput(loss=loss, rewards=(options.tau * h).detach())

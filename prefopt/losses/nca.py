@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.types import LossOutput, Scores
 
 

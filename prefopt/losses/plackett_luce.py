@@ -7,8 +7,8 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.functional import log_ratios, plackett_luce_nll
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
+from prefopt.losses.functional import plackett_luce_nll
 from prefopt.types import LossOutput, Scores
 
 TieMethod = Literal["breslow", "error"]
@@ -61,6 +61,7 @@ def plackett_luce(scores: Scores, options: PlackettLuceOptions) -> LossOutput:
     """
     if options.ties == "error":
         _reject_ties(scores.ranks, scores.valid)
-    rewards = options.beta * log_ratios(scores, options.reference_free, options.length_normalize)  # (B, K)
+    h = scores.log_ratio(reference_free=options.reference_free, length_normalize=options.length_normalize)
+    rewards = options.beta * h  # (B, K)
     loss = plackett_luce_nll(rewards, scores.ranks, scores.valid)
     return LossOutput(loss=loss, rewards=rewards.detach())

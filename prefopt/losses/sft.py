@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
-from prefopt.losses.functional import log_ratios
-from prefopt.losses.pairs import best_rank
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
+from prefopt.rankings import best_rank
 from prefopt.types import LossOutput, Scores
 
 
@@ -33,7 +32,7 @@ def sft(scores: Scores, options: SFTOptions) -> LossOutput:
     averages -log pi over them, so tied best responses share the weight. Returns (B,) losses and, as rewards,
     the (optionally length-normalised) policy log-probs (B, K).
     """
-    logp = log_ratios(scores, reference_free=True, length_normalize=options.length_normalize)  # (B, K)
+    logp = scores.log_ratio(reference_free=True, length_normalize=options.length_normalize)  # (B, K)
     best = scores.valid & (scores.ranks == best_rank(scores.ranks, scores.valid))  # (B, K)
     loss = -logp.masked_fill(~best, 0.0).sum(dim=1) / best.sum(dim=1).clamp(min=1)
     return LossOutput(loss=loss, rewards=logp.detach())

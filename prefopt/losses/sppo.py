@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.types import LossOutput, Scores
 
 

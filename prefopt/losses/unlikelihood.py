@@ -6,7 +6,7 @@ import math
 
 from pydantic import Field
 
-from prefopt.losses.api import Declarations, LossOptions, define_loss
+from prefopt.losses.declare import Declarations, LossOptions, define_loss
 from prefopt.losses.functional import log1mexp
 from prefopt.types import LossOutput, Scores
 

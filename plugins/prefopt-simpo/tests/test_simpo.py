@@ -71,7 +71,7 @@ def test_found_through_the_installed_entry_point():
     assert provider.distribution == "prefopt-simpo"
     info = next(i for i in prefopt.list_losses() if i.name == "simpo")
     assert str(info.provider).startswith("prefopt-simpo ")
-    assert info.kind == "pairwise" and not info.needs_reference
+    assert info.kind == "pairwise" and not info.declarations.needs_reference
 
 
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.2}])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from prefopt import Scores, build_loss, get_loss
 from prefopt.losses import LossOptionsError, ScoresError, WeightedLoss
-from prefopt.losses.pairs import ranking_pairs
+from prefopt.rankings import ranking_pairs
 
 
 def enumerate_pairs(ranks: list[int], valid: list[bool], scheme: str) -> set[tuple[int, int]]:
@@ -95,6 +95,18 @@ def test_option_errors_name_the_option_and_the_loss():
 def test_missing_inputs_raise_scores_error(name, scores, missing):
     with pytest.raises(ScoresError, match=missing):
         get_loss(name)(scores)
+
+
+def test_lengths_are_none_unless_given_and_length_normalised_log_ratios_need_them():
+    policy, reference = torch.tensor([[-4.0, -6.0]]), torch.tensor([[-1.0, -1.0]])
+    unknown = Scores(policy=policy, reference=reference)
+    assert unknown.lengths is None
+    with pytest.raises(ValueError, match="lengths"):
+        unknown.log_ratio(length_normalize=True)
+    known = Scores(policy=policy, reference=reference, lengths=torch.tensor([[2.0, 3.0]]))
+    expected = [-4.0 / 2 + 1.0 / 2, -6.0 / 3 + 1.0 / 3]
+    assert known.log_ratio(length_normalize=True)[0].tolist() == pytest.approx(expected, rel=1e-6)
+    assert known.log_ratio(reference_free=True, length_normalize=True)[0].tolist() == pytest.approx([-2.0, -2.0])
 
 
 def test_reference_free_options_drop_the_reference_need():

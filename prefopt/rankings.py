@@ -1,4 +1,4 @@
-"""Decompose K-way rankings into preference pairs, for losses that are pairwise only.
+"""Decompose K-way rankings into preference pairs, for the pairwise-only losses and the pair metrics.
 
 The DPO paper's sentiment experiment turns 4 ranked samples into all 6 pairs; adjacent pairs and best-vs-rest
 are the other common schemes. Pairs between tied responses carry no preference and are never formed, and

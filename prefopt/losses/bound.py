@@ -1,0 +1,104 @@
+"""A loss bound to its options: inputs checked against the declarations, rankings split into pairs, the mean taken.
+
+The loss function returns the per-prompt losses, shape (B,), in ``LossOutput.loss``; :class:`Loss` validates the
+inputs against the declarations, decomposes K-way rankings into pairs for pairwise-only losses, and reduces to the
+scalar mean over prompts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from prefopt.losses.declare import Declarations, LossDefinition, LossOptions
+from prefopt.rankings import PairScheme, ranking_pairs
+from prefopt.types import LossOutput, Scores
+
+
+class ScoresError(ValueError):
+    """Scores that lack something the loss declared it needs."""
+
+
+@dataclass
+class Loss:
+    """A loss bound to validated options: call it on :class:`Scores` to get a :class:`LossOutput`.
+
+    Attributes:
+        definition: what the plugin provided.
+        options: the validated options.
+        pairs: how K-way rankings are split into pairs for a pairwise-only loss.
+    """
+
+    definition: LossDefinition
+    options: LossOptions
+    pairs: PairScheme = "all"
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def declarations(self) -> Declarations:
+        """The definition's declarations for these options."""
+        return self.definition.declarations(self.options)
+
+    def __call__(self, scores: Scores) -> LossOutput:
+        declarations = self.declarations
+        self._check(scores, declarations)
+        if declarations.listwise:
+            out = self.definition.function(scores, self.options)
+            return _reduce(out, ranking_pairs(scores.ranks, scores.valid)[1].any(dim=1))
+        return self._pairwise(scores, declarations)
+
+    def _check(self, scores: Scores, decl: Declarations) -> None:
+        if decl.needs_reference and scores.reference is None:
+            raise ScoresError(f"loss {self.name!r} needs reference log-probs, but Scores.reference is None")
+        if decl.length_normalized and scores.lengths is None:
+            raise ScoresError(f"loss {self.name!r} is length-normalised, but Scores.lengths was not given")
+        if decl.needs_token_logps and scores.token_policy is None:
+            raise ScoresError(f"loss {self.name!r} needs token-level log-probs, but Scores.token_policy is None")
+        if scores.num_slots < 2:
+            raise ScoresError(f"loss {self.name!r} needs at least 2 responses per prompt, got K={scores.num_slots}")
+
+    def _pairwise(self, scores: Scores, declarations: Declarations) -> LossOutput:
+        """Apply a pairwise-only loss to every preference pair of each prompt; average per prompt."""
+        index, pair_valid = ranking_pairs(scores.ranks, scores.valid, self.pairs)  # (P, 2), (B, P)
+        batch, num_pairs = pair_valid.shape
+        rows, cols = pair_valid.nonzero(as_tuple=True)  # the valid (prompt, pair) cells, in order
+        slots = index[cols]  # (N, 2) better, worse
+
+        def take(tensor: torch.Tensor | None) -> torch.Tensor | None:
+            return None if tensor is None else tensor[rows.unsqueeze(1), slots]
+
+        pair_scores = Scores(
+            policy=take(scores.policy),
+            reference=take(scores.reference),
+            lengths=take(scores.lengths),
+            token_policy=take(scores.token_policy),
+            token_mask=take(scores.token_mask),
+        )
+        out = self.definition.function(pair_scores, self.options)  # loss (N,), rewards (N, 2)
+
+        reward_sum = torch.zeros_like(scores.policy, dtype=out.rewards.dtype)
+        reward_sum.index_put_((rows.unsqueeze(1).expand_as(slots), slots), out.rewards.detach(), accumulate=True)
+        appearances = torch.zeros_like(reward_sum).index_put_(
+            (rows.unsqueeze(1).expand_as(slots), slots), torch.ones_like(out.rewards), accumulate=True
+        )
+        rewards = reward_sum / appearances.clamp(min=1)
+        if not declarations.per_prompt:  # the outputs belong to the batch (e.g. sorted positions), not to pairs
+            return _reduce(replace(out, rewards=rewards), torch.ones_like(out.loss, dtype=torch.bool))
+        per_pair = torch.zeros(batch, num_pairs, dtype=out.loss.dtype, device=out.loss.device)
+        per_pair = per_pair.index_put((rows, cols), out.loss)
+        counts = pair_valid.sum(dim=1)  # (B,)
+        per_prompt = per_pair.sum(dim=1) / counts.clamp(min=1)
+        return _reduce(replace(out, loss=per_prompt, rewards=rewards), counts > 0)
+
+
+def _reduce(out: LossOutput, has_preference: torch.Tensor) -> LossOutput:
+    """Mean of the per-example losses (B,) over the examples that express a preference."""
+    if out.loss.dim() != 1:
+        raise ScoresError(f"a loss function must return per-example losses of shape (B,), got {tuple(out.loss.shape)}")
+    weights = has_preference.to(out.loss.dtype)
+    loss = (out.loss * weights).sum() / weights.sum().clamp(min=1)
+    return LossOutput(loss=loss, rewards=out.rewards.detach(), metrics=dict(out.metrics))

@@ -1,0 +1,128 @@
+"""How a loss is declared: its options model, its declarations, and the interface the engine calls.
+
+A loss is a plain function ``(scores, options) -> LossOutput`` wrapped by :func:`define_loss`, which records its
+options model (pydantic) and its declarations. The engine reads the declarations (does it need the reference?
+token-level log-probs? lengths? is it listwise?) and never the loss's name. Declarations are given in one place,
+``define_loss(declarations=...)``, and read in one: :meth:`LossDefinition.declarations` of some options.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from prefopt.types import LossOutput, Scores
+
+
+class LossOptions(BaseModel):
+    """Base of every loss's options: immutable, and unknown options are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LossOptionsError(ValueError):
+    """Options that the loss's own options model rejects."""
+
+
+@dataclass(frozen=True)
+class Declarations:
+    """What a loss needs from the engine and which theoretical properties it claims.
+
+    Needs:
+        needs_reference: reads ``Scores.reference`` (the engine builds the reference cache).
+        needs_token_logps: reads ``Scores.token_policy`` / ``token_mask``.
+        length_normalized: reads ``Scores.lengths``.
+        listwise: accepts any K >= 2 with ``valid`` and ties in ``ranks``; False means pairwise only (K = 2),
+            and K-way rankings are decomposed into pairs before the loss sees them.
+    Properties (checked by :mod:`prefopt.verify`):
+        reward_difference: each prompt's loss depends on its scores only through differences between its
+            responses, so adding f(x) to all policy (or all reference) log-probs of a prompt changes nothing
+            (Lemma 1).
+        bradley_terry: at K = 2 the loss is -log sigma(beta * (h_w - h_l)) with the option ``beta``, so its
+            derivatives are -beta*w and +beta*w, w = sigma(beta*h_l - beta*h_w) (App. A.4). A listwise
+            bradley_terry loss is the Plackett-Luce likelihood (App. A.3): log K! at h = 0.
+        monotone: raising the best response's log-prob never raises the loss.
+        per_prompt: each prompt's loss depends on its own scores only, so a batch's loss is the mean of its
+            prompts' losses alone; False for losses that couple the prompts of a batch (sorting across the
+            batch, a batch-mean reward baseline).
+    """
+
+    needs_reference: bool = True
+    needs_token_logps: bool = False
+    length_normalized: bool = False
+    listwise: bool = False
+    reward_difference: bool = True
+    bradley_terry: bool = False
+    monotone: bool = True
+    per_prompt: bool = True
+
+
+LossFunction = Callable[[Scores, Any], LossOutput]
+
+
+@dataclass(frozen=True)
+class LossDefinition:
+    """A loss as a plugin provides it (made by :func:`define_loss`): its function, options model and summary."""
+
+    name: str
+    function: LossFunction
+    options: type[LossOptions]
+    summary: str
+    _declare: Callable[[Any], Declarations]
+    doc: str = ""
+
+    def declarations(self, options: LossOptions) -> Declarations:
+        """The loss's declarations for ``options`` (an instance of :attr:`options`)."""
+        return self._declare(options)
+
+
+def define_loss(
+    name: str,
+    *,
+    options: type[LossOptions] = LossOptions,
+    declarations: Declarations | Callable[[Any], Declarations] = Declarations(),
+    summary: str | None = None,
+) -> Callable[[LossFunction], LossDefinition]:
+    """Decorator turning ``function(scores, options) -> LossOutput`` into a :class:`LossDefinition`.
+
+    Args:
+        name: the registry name; it must equal the entry point's name.
+        options: pydantic model of the loss's options (subclass :class:`LossOptions`).
+        declarations: fixed :class:`Declarations`, or a function of the options returning them
+            (e.g. ``reference_free=True`` means ``needs_reference=False``).
+        summary: one line for ``prefopt losses``; defaults to the docstring's first line.
+    """
+
+    def wrap(function: LossFunction) -> LossDefinition:
+        doc = inspect.getdoc(function) or ""
+        declare = declarations if callable(declarations) else (lambda _options, fixed=declarations: fixed)
+        return LossDefinition(
+            name=name,
+            function=function,
+            options=options,
+            summary=summary or (doc.splitlines()[0] if doc else name),
+            _declare=declare,
+            doc=doc,
+        )
+
+    return wrap
+
+
+class TrainingLoss(Protocol):
+    """What the engine trains and evaluates with: a bound loss or a weighted sum of bound losses."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def declarations(self) -> Declarations:
+        """The needs the engine serves (reference, token-level log-probs) and the claimed properties."""
+        ...
+
+    def __call__(self, scores: Scores) -> LossOutput:
+        """The scalar mean loss over the batch's prompts, (B, K) detached rewards and metrics."""
+        ...
