@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prefopt.data.errors import EMPTY_TEXT, MISSING_FIELD, WRONG_TYPE, PreferenceDataError
+from prefopt.data.errors import EMPTY_TEXT, MISSING_FIELD, NOT_UTF8, WRONG_TYPE, PreferenceDataError
 
 
 def prompt_content(value: object, field: str) -> str | tuple[dict, ...]:
@@ -42,6 +42,14 @@ def response_content(value: object, field: str, *, chat: bool) -> str | tuple[di
 def _text(value: str, field: str) -> str:
     if not value.strip():
         raise PreferenceDataError("is empty", reason=EMPTY_TEXT, field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:  # a lone surrogate, e.g. from the JSON escape "\ud800"
+        raise PreferenceDataError(
+            f"is not valid Unicode: lone surrogate {value[error.start]!r} at character {error.start + 1}",
+            reason=NOT_UTF8,
+            field=field,
+        ) from None
     return value
 
 
@@ -65,4 +73,6 @@ def _messages(value: list | tuple, field: str) -> tuple[dict, ...]:
 
 
 def _wrong_type(value: object, field: str, expected: str) -> PreferenceDataError:
+    if value is None:
+        return PreferenceDataError("is null", reason=MISSING_FIELD, field=field)
     return PreferenceDataError(f"expected {expected}; got {type(value).__name__}", reason=WRONG_TYPE, field=field)

@@ -18,7 +18,13 @@ IDENTICAL_RESPONSES = "identical_responses"
 NO_SHARED_PROMPT = "no_shared_prompt"
 UNKNOWN_FORMAT = "unknown_format"
 UNREADABLE = "unreadable"
+NOT_UTF8 = "not_utf8"
+BAD_JSON = "bad_json"
+NO_EXAMPLES = "no_examples"
 CHAT_TEMPLATE = "chat_template"
+
+# Rows that carry no preference: skipped and counted whatever ``on_error`` says, as they hold nothing to learn from.
+NO_PREFERENCE = frozenset({IDENTICAL_RESPONSES, ALL_TIED})
 
 
 def location(file: str | None, row: int | None) -> str | None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from prefopt.data.errors import PreferenceDataError, location
+from prefopt.data.errors import NO_EXAMPLES, NO_PREFERENCE, WRONG_TYPE, PreferenceDataError, location
 from prefopt.data.readers import Source, open_sources
 from prefopt.data.records import SHAPES, detect_format, normalise_record
 from prefopt.types import RankedExample
@@ -23,7 +24,8 @@ class LoadReport:
         ignored_files: files of a directory passed over because their type is not supported.
         rows: rows read.
         formats: loaded examples per record shape (``pairwise``, ``ranked``, ``scored``, ``hh``).
-        skipped: skipped rows per reason (only with ``on_error="skip"``).
+        skipped: skipped rows per reason: rows without a preference (``identical_responses``, ``all_tied``)
+            always, any bad row with ``on_error="skip"``.
         skip_examples: per reason, the first few error messages, each naming file, row and field.
     """
 
@@ -79,11 +81,16 @@ def load_preferences(
         format: ``"auto"`` (detect each row's shape from its keys) or one of ``pairwise``, ``ranked``,
             ``scored``, ``hh`` (see :mod:`prefopt.data.records`).
         on_error: ``"raise"`` stops at the first bad row with a :class:`PreferenceDataError` naming its file,
-            row and field; ``"skip"`` leaves bad rows out and counts them per reason in the report. Files that
-            cannot be read raise in both modes.
+            row and field; ``"skip"`` leaves bad rows out and counts them per reason in the report. Rows that
+            carry no preference (identical responses, every response tied) are skipped and counted in both
+            modes. Files that cannot be read raise in both modes.
 
     Returns:
         The examples in source order, and a :class:`LoadReport`.
+
+    Raises:
+        PreferenceDataError: for a bad row (``on_error="raise"``), a file that cannot be read, or a source
+            that yields no example at all (reason ``"no_examples"``).
     """
     if format != "auto" and format not in SHAPES:
         raise ValueError(f"unknown format {format!r}; expected 'auto' or one of {SHAPES}")
@@ -94,17 +101,38 @@ def load_preferences(
     examples = []
     for stream in sources:
         report.files.append(stream.name)
-        for row_number, row in enumerate(stream.rows, start=1):
+        for row_number, row in stream.read():
             report.rows += 1
             try:
-                shape = detect_format(row) if format == "auto" else format
-                example = normalise_record(row, shape)
+                shape, example = _normalise(row, format)
             except PreferenceDataError as error:
                 located = error.at(stream.name, row_number)
-                if on_error == "raise":
+                if on_error == "raise" and error.reason not in NO_PREFERENCE:
                     raise located from None
                 report.record_skip(located)
                 continue
             report.formats[shape] += 1
             examples.append(replace(example, source=location(stream.name, row_number)))
+    if not examples:
+        raise PreferenceDataError(_nothing_loaded(report), reason=NO_EXAMPLES, file=", ".join(report.files))
     return examples, report
+
+
+def _normalise(row: object, format: str) -> tuple[str, RankedExample]:
+    """The shape and example of one row as a reader gave it: a record, or the error that stopped its parsing."""
+    if isinstance(row, PreferenceDataError):
+        raise row
+    if not isinstance(row, Mapping):
+        raise PreferenceDataError(
+            f"expected a record with named fields (a JSON object); got {type(row).__name__}", reason=WRONG_TYPE
+        )
+    shape = detect_format(row) if format == "auto" else format
+    return shape, normalise_record(row, shape)
+
+
+def _nothing_loaded(report: LoadReport) -> str:
+    if not report.rows:
+        return "holds no rows"
+    reasons = ", ".join(f"{reason} {count}" for reason, count in report.skipped.most_common())
+    first = report.skip_examples[report.skipped.most_common(1)[0][0]][0]
+    return f"none of its {report.rows} rows is usable (skipped: {reasons}); e.g. {first}"

@@ -1,9 +1,10 @@
-"""Where rows come from: files read with the ``datasets`` library, datasets passed in code, or records in memory.
+"""Where rows come from: files, datasets passed in code, or records in memory.
 
 Supported files: ``.jsonl``, ``.json`` (a list of records, or JSON Lines), ``.parquet``, ``.csv``, and gzip
-compressed ``.jsonl.gz`` / ``.json.gz``; CSV cells are all read as text. A directory means its supported files
-(not its subdirectories), sorted by name. Files are read locally through ``datasets.load_dataset`` into a
-temporary cache that is removed after reading; nothing is fetched from the Hugging Face Hub.
+compressed ``.jsonl.gz`` / ``.json.gz``. A directory means its supported files (not its subdirectories), sorted by
+name. JSON files are parsed record by record (:mod:`prefopt.data.jsonfiles`); Parquet and CSV files are read
+locally through ``datasets.load_dataset`` into a temporary cache that is removed after reading, with every CSV
+cell read as text. Nothing is fetched from the Hugging Face Hub.
 """
 
 from __future__ import annotations
@@ -11,38 +12,34 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import datasets
 
 from prefopt.data.errors import UNREADABLE, PreferenceDataError
-
-# file-name ending -> datasets builder
-_BUILDERS = {
-    ".jsonl": "json",
-    ".json": "json",
-    ".jsonl.gz": "json",
-    ".json.gz": "json",
-    ".parquet": "parquet",
-    ".csv": "csv",
-}
+from prefopt.data.jsonfiles import NumberedRows, json_file, json_lines
 
 Source = str | os.PathLike | datasets.Dataset | datasets.DatasetDict | Iterable[Mapping]
 
 
 @dataclass
 class RowSource:
-    """One named stream of rows; row numbers are 1-based positions in ``rows``."""
+    """One named stream of rows.
+
+    ``read()`` yields ``(row number, row)``: the 1-based line of a JSON Lines file, else the 1-based position.
+    A row that could not be parsed comes as the :class:`PreferenceDataError` saying why.
+    """
 
     name: str
-    rows: Iterable[Mapping]
+    read: Callable[[], NumberedRows]
 
 
 def supported(path: Path) -> bool:
     """Whether ``path`` has a file-name ending this module reads."""
-    return _builder(path) is not None
+    return _reader(path) is not None
 
 
 def open_sources(source: Source) -> tuple[list[RowSource], list[str]]:
@@ -55,13 +52,13 @@ def open_sources(source: Source) -> tuple[list[RowSource], list[str]]:
                 reason=UNREADABLE,
                 file="DatasetDict",
             )
-        return [RowSource(f"split {splits[0]!r}", source[splits[0]])], []
+        return [RowSource(f"split {splits[0]!r}", partial(_numbered, source[splits[0]]))], []
     if isinstance(source, datasets.Dataset):
-        return [RowSource("Dataset", source)], []
+        return [RowSource("Dataset", partial(_numbered, source))], []
     if isinstance(source, str | os.PathLike):
         return _open_path(Path(source))
     if isinstance(source, Iterable):
-        return [RowSource("records", source)], []
+        return [RowSource("records", partial(_numbered, source))], []
     raise TypeError(f"cannot read preference data from a {type(source).__name__}")
 
 
@@ -70,42 +67,45 @@ def _open_path(path: Path) -> tuple[list[RowSource], list[str]]:
         files = sorted(p for p in path.iterdir() if p.is_file())
         usable = [p for p in files if supported(p)]
         if not usable:
-            raise PreferenceDataError(f"holds no {', '.join(_BUILDERS)} files", reason=UNREADABLE, file=str(path))
-        return [RowSource(str(p), _FileRows(p)) for p in usable], [str(p) for p in files if not supported(p)]
+            raise PreferenceDataError(f"holds no {', '.join(_READERS)} files", reason=UNREADABLE, file=str(path))
+        return [_file_source(p) for p in usable], [str(p) for p in files if not supported(p)]
     if not path.is_file():
         raise PreferenceDataError("does not exist", reason=UNREADABLE, file=str(path))
     if not supported(path):
         raise PreferenceDataError(
-            f"is not a supported file; expected one of {', '.join(_BUILDERS)}", reason=UNREADABLE, file=str(path)
+            f"is not a supported file; expected one of {', '.join(_READERS)}", reason=UNREADABLE, file=str(path)
         )
-    return [RowSource(str(path), _FileRows(path))], []
+    return [_file_source(path)], []
 
 
-def _builder(path: Path) -> str | None:
+def _file_source(path: Path) -> RowSource:
+    return RowSource(str(path), partial(_reader(path), path))
+
+
+def _reader(path: Path) -> Callable[[Path], NumberedRows] | None:
     name = path.name.lower()
-    return next((builder for ending, builder in _BUILDERS.items() if name.endswith(ending)), None)
+    return next((reader for ending, reader in _READERS.items() if name.endswith(ending)), None)
 
 
-@dataclass
-class _FileRows:
-    """The rows of one file, read when iterated."""
+def _numbered(rows: Iterable[Mapping]) -> NumberedRows:
+    return enumerate(rows, start=1)
 
-    path: Path
 
-    def __iter__(self) -> Iterator[Mapping]:
-        builder = _builder(self.path)
-        with tempfile.TemporaryDirectory(prefix="prefopt-read-") as cache:
-            try:
-                options = _csv_options(self.path) if builder == "csv" else {}
-                dataset = datasets.load_dataset(
-                    builder, data_files=str(self.path), split="train", cache_dir=cache, **options
-                )
-            except Exception as error:  # datasets raises many kinds; each means the file cannot be read
-                cause = error.__cause__ or error
-                raise PreferenceDataError(
-                    f"cannot be read as {builder}: {cause}", reason=UNREADABLE, file=str(self.path)
-                ) from error
-            yield from dataset
+def _with_datasets(builder: str, path: Path) -> NumberedRows:
+    """The rows of a Parquet or CSV file, read with ``datasets`` when iterated."""
+    row = 0
+    with tempfile.TemporaryDirectory(prefix="prefopt-read-") as cache:
+        try:
+            options = _csv_options(path) if builder == "csv" else {}
+            dataset = datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=cache, **options)
+            for row, record in enumerate(dataset, start=1):
+                yield row, record
+        except Exception as error:  # datasets and pyarrow raise many kinds; each means the file cannot be read
+            cause = error.__cause__ or error
+            where = f" after row {row}" if row else ""
+            raise PreferenceDataError(
+                f"cannot be read as {builder}{where}: {cause}", reason=UNREADABLE, file=str(path)
+            ) from error
 
 
 def _csv_options(path: Path) -> dict:
@@ -116,3 +116,14 @@ def _csv_options(path: Path) -> dict:
         "keep_default_na": False,
         "features": datasets.Features({name: datasets.Value("string") for name in header}),
     }
+
+
+# file-name ending -> reader of (row number, row)
+_READERS: dict[str, Callable[[Path], NumberedRows]] = {
+    ".jsonl": json_lines,
+    ".json": json_file,
+    ".jsonl.gz": json_lines,
+    ".json.gz": json_file,
+    ".parquet": partial(_with_datasets, "parquet"),
+    ".csv": partial(_with_datasets, "csv"),
+}

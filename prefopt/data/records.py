@@ -7,7 +7,9 @@ Shapes (``format``):
     scored:   ``{prompt, responses, scores}`` (higher is better, equal scores are ties).
     hh:       ``{chosen, rejected}`` full dialogues (Anthropic HH-RLHF), see :mod:`prefopt.data.hh`.
 Prompts and responses may be text or chat messages (:mod:`prefopt.data.content`). Other keys are ignored.
-Ranks are normalised to dense ranks from 0 (the best) and responses sorted by rank, stable within ties.
+Ranks and ranking indices are integers within ``±2**31`` (a float with an integral value, as columnar files may
+store them, counts as that integer). Ranks are normalised to dense ranks from 0 (the best) and responses sorted
+by rank, stable within ties.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from prefopt.data.hh import split_dialogues
 from prefopt.types import RankedExample
 
 SHAPES = ("pairwise", "ranked", "scored", "hh")
+RANK_LIMIT = 2**31  # ranks and indices lie in [-RANK_LIMIT, RANK_LIMIT); beyond is no position but corrupt data
 _ORDER_FIELDS = ("ranking", "ranks", "scores")
 
 
@@ -80,7 +83,17 @@ def _pairwise(row: Mapping) -> RankedExample:
 
 
 def _hh(row: Mapping) -> RankedExample:
-    prompt, chosen, rejected = split_dialogues(_require(row, "chosen"), _require(row, "rejected"))
+    try:
+        prompt, chosen, rejected = split_dialogues(_require(row, "chosen"), _require(row, "rejected"))
+    except PreferenceDataError:
+        if "prompt" not in row or row["prompt"] is not None:
+            raise
+        # a null prompt: the row was read as HH dialogues (detection ignores nulls), and it is not one
+        raise PreferenceDataError(
+            "is null (and 'chosen' and 'rejected' are not HH-RLHF dialogues, which need no prompt)",
+            reason=MISSING_FIELD,
+            field="prompt",
+        ) from None
     return _pairwise({"prompt": prompt, "chosen": chosen, "rejected": rejected})
 
 
@@ -137,7 +150,7 @@ def _prompt_and_responses(row: Mapping) -> tuple[str | tuple, list]:
 def _require(row: Mapping, field: str) -> object:
     value = row.get(field)
     if value is None:
-        raise PreferenceDataError("is missing or null", reason=MISSING_FIELD, field=field)
+        raise PreferenceDataError("is null" if field in row else "is missing", reason=MISSING_FIELD, field=field)
     return value
 
 
@@ -153,11 +166,17 @@ def _list(row: Mapping, field: str, length: int) -> list:
 
 
 def _int_list(row: Mapping, field: str, length: int) -> list[int]:
-    values = _list(row, field, length)
-    for i, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise PreferenceDataError(f"must be an integer; got {value!r}", reason=WRONG_TYPE, field=f"{field}[{i}]")
-    return values
+    return [_integer(value, f"{field}[{i}]") for i, value in enumerate(_list(row, field, length))]
+
+
+def _integer(value: object, field: str) -> int:
+    """A rank or index: an int, or a float with an integral value, in ``[-RANK_LIMIT, RANK_LIMIT)``."""
+    number = int(value) if isinstance(value, float) and value.is_integer() else value  # not nan, not inf
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise PreferenceDataError(f"must be an integer; got {value!r}", reason=WRONG_TYPE, field=field)
+    if not -RANK_LIMIT <= number < RANK_LIMIT:
+        raise PreferenceDataError(f"must lie in [-2**31, 2**31); got {value!r}", reason=BAD_RANKING, field=field)
+    return number
 
 
 def _dense(keys: list, *, field: str) -> list[int]:

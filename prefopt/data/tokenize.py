@@ -7,6 +7,7 @@ the :class:`TokenizeReport` counts it all.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from tqdm.auto import tqdm
 
 from prefopt.data.batch import TokenizedExample
 from prefopt.data.encode import encode_examples, special_prefix
+from prefopt.data.errors import NO_EXAMPLES, PreferenceDataError
 from prefopt.data.keys import example_key
 from prefopt.data.truncate import KEEP, fits, truncate
 from prefopt.types import RankedExample
@@ -71,6 +73,20 @@ class TokenizeReport:
                 f"{self.boundary_mismatches} responses tokenised apart from their prompt (tokens merge across the boundary)"
             )
         return "\n".join(lines)
+
+    def check_kept(self, part: str, *, required: bool) -> None:
+        """Raise (``required``) or warn when tokenising dropped every example of ``part`` (e.g. ``"train"``).
+
+        Raises :class:`PreferenceDataError` (reason ``"no_examples"``) for a required part; a part that is not
+        required (held-out examples) gets a ``UserWarning``.
+        """
+        if self.kept or not self.examples:
+            return
+        reasons = ", ".join(f"{reason} {count}" for reason, count in self.dropped.most_common())
+        message = f"tokenising dropped all {self.examples} {part} examples ({reasons})"
+        if required:
+            raise PreferenceDataError(f"{message}; nothing is left to use", reason=NO_EXAMPLES)
+        warnings.warn(f"{message}; metrics on them are not computed", UserWarning, stacklevel=2)
 
 
 def tokenize_examples(

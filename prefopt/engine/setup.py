@@ -45,7 +45,7 @@ def _load(path: str | None, config: RunConfig) -> tuple[list, str]:
     return examples, report.summary()
 
 
-def _tokenize(examples: list, config: RunConfig, tokenizer: PreTrainedTokenizerBase, name: str):
+def _tokenize(examples: list, config: RunConfig, tokenizer: PreTrainedTokenizerBase, name: str, *, required: bool):
     ids, report = tokenize_examples(
         examples,
         tokenizer,
@@ -53,6 +53,7 @@ def _tokenize(examples: list, config: RunConfig, tokenizer: PreTrainedTokenizerB
         max_prompt_length=config.data.max_prompt_length,
         on_overflow=config.data.on_overflow,
     )
+    report.check_kept(name, required=required)
     return ids, f"{name}: {report.summary()}"
 
 
@@ -66,15 +67,15 @@ def prepare_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Spl
         reports.append(eval_report)
     else:
         train, held_out = split_examples(examples, config.data.eval_fraction, seed=config.seed)
-    train_ids, train_report = _tokenize(train, config, tokenizer, "train")
-    eval_ids, eval_report = _tokenize(held_out, config, tokenizer, "eval")
+    train_ids, train_report = _tokenize(train, config, tokenizer, "train", required=True)
+    eval_ids, eval_report = _tokenize(held_out, config, tokenizer, "eval", required=False)
     return Splits(train=train_ids, eval=eval_ids, reports=[*reports, train_report, eval_report])
 
 
 def prepare_evaluation_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
     """Every example of ``data.eval_path`` (or of ``data.path`` when there is none) as the held-out split."""
     examples, load_report = _load(config.data.eval_path or config.data.path, config)
-    eval_ids, eval_report = _tokenize(examples, config, tokenizer, "eval")
+    eval_ids, eval_report = _tokenize(examples, config, tokenizer, "eval", required=True)
     return Splits(train=[], eval=eval_ids, reports=[load_report, eval_report])
 
 

@@ -102,7 +102,7 @@ def test_a_directory_reads_its_supported_files_in_name_order(tmp_path):
 
 def test_row_numbers_count_per_file(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", ROWS)
-    write_jsonl(tmp_path / "b.jsonl", [ROWS[0], {"prompt": "p", "chosen": "x", "rejected": "x"}])
+    write_jsonl(tmp_path / "b.jsonl", [ROWS[0], {"prompt": "p", "chosen": "x", "rejected": " "}])
     with pytest.raises(PreferenceDataError) as caught:
         load_preferences(tmp_path)
     error = caught.value
@@ -110,16 +110,17 @@ def test_row_numbers_count_per_file(tmp_path):
         str(tmp_path / "b.jsonl"),
         2,
         "rejected",
-        "identical_responses",
+        "empty_text",
     )
-    assert str(error).startswith(f"{tmp_path / 'b.jsonl'}, row 2, field 'rejected': is identical to 'chosen'")
+    assert str(error) == f"{tmp_path / 'b.jsonl'}, row 2, field 'rejected': is empty"
 
 
 def test_raise_mode_stops_at_the_first_bad_row(tmp_path):
     path = write_jsonl(tmp_path / "hh.jsonl", HH_ROWS)
     with pytest.raises(PreferenceDataError) as caught:
         load_preferences(path)
-    assert (caught.value.row, caught.value.reason) == (2, "identical_responses")
+    # row 2 has identical responses: it carries no preference and is skipped in both modes
+    assert (caught.value.row, caught.value.reason) == (3, "no_shared_prompt")
 
 
 def test_skip_mode_counts_every_skipped_row_by_reason(tmp_path):
@@ -156,11 +157,12 @@ def test_unknown_shape_is_an_error_naming_the_row():
 
 
 def test_a_malformed_file_is_an_error_naming_it_even_when_skipping(tmp_path):
-    path = tmp_path / "broken.jsonl"
-    path.write_text(json.dumps(ROWS[0]) + '\n{"prompt": "p", "chosen": "a"\n')
+    path = tmp_path / "broken.json"
+    path.write_text("[\n" + json.dumps(ROWS[0]) + ',\n{"prompt": "p", "chosen": "a"\n]\n')
     with pytest.raises(PreferenceDataError) as caught:
         load_preferences(path, on_error="skip")
     assert (caught.value.file, caught.value.row, caught.value.reason) == (str(path), None, "unreadable")
+    assert "line 4, column 1" in str(caught.value)
 
 
 @pytest.mark.parametrize("name", ["missing.jsonl", "data.txt"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 
 import pytest
 
@@ -36,8 +37,20 @@ def test_copies_of_an_example_never_straddle_the_split():
 def test_each_side_gets_an_example_when_possible():
     assert [len(part) for part in split_examples(EXAMPLES[:2], 0.01)] == [1, 1]
     assert [len(part) for part in split_examples(EXAMPLES[:2], 0.99)] == [1, 1]
-    assert [len(part) for part in split_examples(EXAMPLES[:1] * 4, 0.5)] == [4, 0]
     assert [len(part) for part in split_examples(EXAMPLES, 0.0)] == [50, 0]
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.5, 0.9])
+def test_a_single_distinct_example_stays_for_training_with_a_warning(fraction):
+    with pytest.warns(UserWarning, match=f"eval_fraction={fraction} holds out no example: the data has 1 distinct"):
+        train, held_out = split_examples(EXAMPLES[:1] * 4, fraction)
+    assert (train, held_out) == (EXAMPLES[:1] * 4, [])
+
+
+def test_no_held_out_part_asked_for_gives_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert split_examples(EXAMPLES[:1], 0.0) == (EXAMPLES[:1], [])
 
 
 def test_tokenized_examples_split_by_their_key():

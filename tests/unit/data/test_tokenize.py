@@ -177,3 +177,23 @@ def test_identical_responses_ranked_differently_drop_the_example(tokenizer):
     example = RankedExample("Human: hello", (" yes", LONG_RESPONSE + " Paris.", LONG_RESPONSE + " Lyon."), (0, 1, 2))
     items, report = run([example], tokenizer, max_length=20, max_prompt_length=8)
     assert items == [] and dict(report.dropped) == {"identical_tokens": 1}
+
+
+def test_a_part_that_loses_every_example_is_an_error_or_a_warning(tokenizer):
+    long = RankedExample(LONG_PROMPT, (LONG_RESPONSE, " Paris."), (0, 1))
+    _, report = run([long, long], tokenizer, max_length=40, max_prompt_length=16, on_overflow="drop")
+    with pytest.raises(PreferenceDataError) as caught:
+        report.check_kept("train", required=True)
+    assert caught.value.reason == "no_examples"
+    assert str(caught.value) == "tokenising dropped all 2 train examples (too_long 2); nothing is left to use"
+    with pytest.warns(UserWarning, match=r"^tokenising dropped all 2 eval examples \(too_long 2\); metrics on"):
+        report.check_kept("eval", required=False)
+
+
+def test_a_part_that_keeps_an_example_or_had_none_passes_the_check(tokenizer, recwarn):
+    short = RankedExample("Human: hello", (" world", " dog"), (0, 1))
+    for examples in ([short], []):
+        report = run(examples, tokenizer)[1]
+        report.check_kept("train", required=True)
+        report.check_kept("eval", required=False)
+    assert not recwarn.list
