@@ -29,10 +29,11 @@ from prefopt.engine.evaluate import evaluate
 from prefopt.engine.metrics import MetricMean, preference_metrics
 from prefopt.engine.models import load_model, load_tokenizer
 from prefopt.engine.optim import build_optimizer, build_scheduler
-from prefopt.engine.setup import policy_source, prepare_splits, reference_log_probs
-from prefopt.engine.step import ReferenceLogProbs, loss_step
+from prefopt.engine.setup import policy_source, prepare_splits
+from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
-from prefopt.losses.api import build_loss
+from prefopt.losses import build_loss
+from prefopt.reference import ReferenceLogProbs, reference_log_probs
 
 
 @dataclass

@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from prefopt.cli import main
 from prefopt.engine.models import byte_tokenizer
-from prefopt.engine.reference import cache_info
 from prefopt.losses import list_losses
+from prefopt.reference import cache_info
 from tests.conftest import make_tiny_llama
 from tests.integration.runs import final_weights, tiny_overrides, train_losses, train_tiny
 
