@@ -32,7 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def build_cache(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.models import load_tokenizer
-    from prefopt.engine.setup import prepare_splits, reference_cache, reference_loader
+    from prefopt.engine.setup import prepare_splits
+    from prefopt.reference import reference_caches
 
     config = config_from_arguments(args.items)
     accelerator = make_accelerator()
@@ -40,16 +41,15 @@ def build_cache(args: argparse.Namespace) -> int:
     splits = prepare_splits(config, tokenizer)
     for line in splits.reports:
         accelerator.print(line)
-    load_reference = reference_loader(config, tokenizer, None, accelerator)
-    for split in (splits.train, splits.eval):  # one cache per split, as training uses them
-        cache = reference_cache(config, tokenizer, split, load_reference, accelerator)
+    # one cache per split, as training uses them
+    for cache in reference_caches(config, tokenizer, [splits.train, splits.eval], accelerator):
         accelerator.print(f"reference cache ready: {cache.path} ({len(cache)} examples)")
     accelerator.end_training()
     return 0
 
 
 def show_info(args: argparse.Namespace) -> int:
-    from prefopt.engine.reference import cache_info
+    from prefopt.reference import cache_info
 
     directory = Path(args.dir).expanduser()
     entries = cache_info(directory)
@@ -69,7 +69,7 @@ def show_info(args: argparse.Namespace) -> int:
 
 
 def clear_caches(args: argparse.Namespace) -> int:
-    from prefopt.engine.reference import clear_cache
+    from prefopt.reference import clear_cache
 
     directory = Path(args.dir).expanduser()
     try:

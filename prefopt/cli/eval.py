@@ -26,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.evaluate import evaluate
     from prefopt.engine.models import load_model, load_tokenizer
-    from prefopt.engine.setup import policy_source, prepare_evaluation_data, reference_log_probs
+    from prefopt.engine.setup import policy_source, prepare_evaluation_data
     from prefopt.losses import build_loss
+    from prefopt.reference import reference_log_probs
 
     config = config_from_arguments(args.items)
     loss = build_loss(config.loss)

@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.engine.loop import Trainer  # heavy imports only when training
 
     config = config_from_arguments(args.items)
-    trainer = Trainer(config, resume=args.resume)
-    result = trainer.run()
-    trainer.print(format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir))
-    trainer.close()
+    with Trainer(config, resume=args.resume) as trainer:  # closed even when the run fails
+        result = trainer.run()
+        trainer.print(format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir))
     return 0

@@ -8,9 +8,10 @@ from torch import nn
 
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine.metrics import MetricMean, preference_metrics
-from prefopt.engine.reference import reference_batches
-from prefopt.engine.step import ReferenceLogProbs, loss_step
+from prefopt.engine.step import loss_step
 from prefopt.losses import TrainingLoss
+from prefopt.reference import ReferenceLogProbs
+from prefopt.reference.batches import reference_batches
 
 
 def evaluate(
@@ -25,7 +26,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the distinct examples.
 
-    Examples are taken in the fixed batches of :func:`prefopt.engine.reference.reference_batches`, the batches
+    Examples are taken in the fixed batches of :func:`prefopt.reference.batches.reference_batches`, the batches
     the reference cache is computed in, so before training the policy reproduces the reference log-probs bit for
     bit (every margin exactly 0, accuracy exactly 50%). Each process evaluates every ``num_processes``-th batch
     with the unwrapped model (a DDP-wrapped forward would wait for the other processes, which may hold fewer

@@ -8,6 +8,7 @@ response tokens are kept.
 from __future__ import annotations
 
 import inspect
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -37,8 +38,23 @@ class SequenceLogProbs:
     token_mask: Tensor | None = None
 
 
+# model -> whether its forward takes ``logits_to_keep``; weak keys, so a model freed elsewhere leaves no entry
+_LOGITS_TO_KEEP: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
+
+
 def _accepts_logits_to_keep(model: nn.Module) -> bool:
-    """Whether the model can skip the logits of prompt positions (PEFT wrappers pass keywords through)."""
+    """Whether the model can skip the logits of prompt positions (PEFT wrappers pass keywords through).
+
+    The forward's signature is inspected once per model (a PEFT wrapper: once per wrapper, from its base model)
+    and remembered for the model's lifetime.
+    """
+    accepts = _LOGITS_TO_KEEP.get(model)
+    if accepts is None:
+        accepts = _LOGITS_TO_KEEP[model] = _forward_accepts_logits_to_keep(model)
+    return accepts
+
+
+def _forward_accepts_logits_to_keep(model: nn.Module) -> bool:
     if hasattr(model, "get_base_model"):
         model = model.get_base_model()
     forward = getattr(model, "forward", None)

@@ -29,10 +29,11 @@ from prefopt.engine.evaluate import evaluate
 from prefopt.engine.metrics import MetricMean, preference_metrics
 from prefopt.engine.models import load_model, load_tokenizer
 from prefopt.engine.optim import build_optimizer, build_scheduler
-from prefopt.engine.setup import policy_source, prepare_splits, reference_log_probs
-from prefopt.engine.step import ReferenceLogProbs, loss_step
+from prefopt.engine.setup import policy_source, prepare_splits
+from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
 from prefopt.losses import build_loss
+from prefopt.reference import ReferenceLogProbs, reference_log_probs
 
 
 @dataclass
@@ -111,7 +112,10 @@ class MetricsLog:
 
 
 class Trainer:
-    """Holds the state of one run; :meth:`run` trains from step 0 or from the latest checkpoint."""
+    """Holds the state of one run; :meth:`run` trains from step 0 or from the latest checkpoint.
+
+    Used as a context manager, it calls :meth:`close` on leaving, whether the run finished or failed.
+    """
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
         self.config = config
@@ -260,6 +264,12 @@ class Trainer:
         self.save_final(initial, final)
         return TrainResult(self.output_dir, self.steps, initial, final, history)
 
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Release the model and optimizer, then the process group of a multi-process run. The wrapped model
         must go first: a DDP model whose process group is already gone can hang or abort at exit."""
@@ -295,8 +305,5 @@ def _remove(path: Path) -> None:
 
 def train(config: RunConfig, *, resume: bool = False) -> TrainResult:
     """Train the configured policy; with ``resume`` continue exactly from the latest checkpoint."""
-    trainer = Trainer(config, resume=resume)
-    try:
+    with Trainer(config, resume=resume) as trainer:
         return trainer.run()
-    finally:
-        trainer.close()

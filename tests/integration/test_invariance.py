@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from prefopt.engine.loop import Trainer
-from prefopt.engine.step import AdapterDisabledReference
+from prefopt.reference import AdapterDisabledReference
 from tests.integration.runs import final_weights, run_config, train_losses, train_tiny
 
 # float32 sums over different micro-batch splits differ in rounding only (losses agree to 1e-7), but Adam divides

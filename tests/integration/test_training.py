@@ -9,9 +9,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from prefopt.cli import main
+from prefopt.engine import loop
 from prefopt.engine.models import byte_tokenizer
-from prefopt.engine.reference import cache_info
 from prefopt.losses import list_losses
+from prefopt.reference import cache_info
 from tests.conftest import make_tiny_llama
 from tests.integration.runs import final_weights, tiny_overrides, train_losses, train_tiny
 
@@ -118,6 +119,24 @@ def test_cache_build_command_prepares_what_training_reuses(tmp_path):
     assert len(stamps) == 2
     train_tiny(tmp_path, "built")
     assert _stamps(tmp_path / "cache") == stamps
+
+
+def test_train_command_closes_the_run_when_training_fails(tmp_path, monkeypatch):
+    closed = []
+    close = loop.Trainer.close
+
+    def recording_close(trainer):
+        closed.append(trainer)
+        close(trainer)
+
+    def failing_run(trainer):
+        raise RuntimeError("stopped mid-run")
+
+    monkeypatch.setattr(loop.Trainer, "close", recording_close)
+    monkeypatch.setattr(loop.Trainer, "run", failing_run)
+    with pytest.raises(RuntimeError, match="stopped mid-run"):
+        main(["train", *tiny_overrides(tmp_path, "failing")])
+    assert len(closed) == 1 and closed[0].model is None  # released: model, optimizer, process group
 
 
 def test_reference_free_loss_builds_no_cache(tmp_path):

@@ -1,9 +1,12 @@
+import gc
+import inspect
 import random
+import weakref
 
 import torch
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.logprobs import sequence_logprobs, token_logprobs
+from prefopt.engine.logprobs import _accepts_logits_to_keep, sequence_logprobs, token_logprobs
 
 
 def _examples(seed: int = 0) -> list[TokenizedExample]:
@@ -57,3 +60,57 @@ def test_token_logprobs_equal_log_softmax_in_bfloat16():
     targets = torch.randint(0, 50, (20, 3))
     expected = torch.log_softmax(logits.double(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(token_logprobs(logits, targets).double(), expected, atol=1e-5)
+
+
+class _Wrapper(torch.nn.Module):
+    """The shape of a PEFT model: its own forward takes anything, ``get_base_model`` returns the real model."""
+
+    def __init__(self, base: torch.nn.Module) -> None:
+        super().__init__()
+        self.base = base
+
+    def get_base_model(self) -> torch.nn.Module:
+        return self.base
+
+    def forward(self, *args, **kwargs):
+        return self.base(*args, **kwargs)
+
+
+class _NoLogitsToKeep(torch.nn.Module):
+    def forward(self, input_ids, attention_mask=None, position_ids=None):
+        raise NotImplementedError
+
+
+def test_forward_signature_is_inspected_once_per_model(tiny_llama, monkeypatch):
+    inspected = []
+    signature = inspect.signature
+
+    def counting_signature(function, *args, **kwargs):
+        if getattr(function, "__self__", None) is tiny_llama:
+            inspected.append(function)
+        return signature(function, *args, **kwargs)
+
+    monkeypatch.setattr(inspect, "signature", counting_signature)
+    batch = collate(_examples(), pad_token_id=0)
+    with torch.no_grad():
+        first = sequence_logprobs(tiny_llama, batch).summed
+        for _ in range(3):
+            assert torch.equal(sequence_logprobs(tiny_llama, batch).summed, first)
+    assert len(inspected) == 1
+
+
+def test_wrappers_of_one_class_are_answered_from_their_own_base_model(tiny_llama):
+    # the signature of LlamaForCausalLM.forward, read independently
+    assert "logits_to_keep" in inspect.signature(type(tiny_llama).forward).parameters
+    assert _accepts_logits_to_keep(_Wrapper(tiny_llama)) is True
+    assert _accepts_logits_to_keep(_Wrapper(_NoLogitsToKeep())) is False
+    assert _accepts_logits_to_keep(_Wrapper(tiny_llama)) is True
+
+
+def test_remembering_the_signature_does_not_keep_the_model_alive():
+    model = _NoLogitsToKeep()
+    assert _accepts_logits_to_keep(model) is False
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None

@@ -20,20 +20,22 @@ from safetensors.torch import save_file
 from transformers import LlamaForCausalLM
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine import reference
-from prefopt.engine.fingerprint import reference_fingerprint
 from prefopt.engine.logprobs import sequence_logprobs
-from prefopt.engine.reference import (
+from prefopt.reference import (
     MEMO_NAME,
+    CacheJob,
     ReferenceCache,
     build_reference_cache,
     cache_info,
     clear_cache,
     get_or_build,
     reference_batches,
+    reference_fingerprint,
 )
+from prefopt.reference import cache as cache_file
 from tests.conftest import make_tiny_llama
 
+ROOT = Path(__file__).resolve().parents[3]
 PAD = 0
 SLOTS = 4
 
@@ -75,18 +77,14 @@ def fingerprint_for(examples, dtype="float32", model_identity="config:tiny-llama
     )
 
 
-def build(model, examples, cache_dir, batch_size=4, **kwargs):
+def job_for(examples, cache_dir, fingerprint=None, batch_size=4):
+    fingerprint = fingerprint or fingerprint_for(examples)
+    return CacheJob(examples, fingerprint, cache_dir, batch_size=batch_size, pad_token_id=PAD, progress=False)
+
+
+def build(model, examples, cache_dir, batch_size=4):
     fingerprint = fingerprint_for(examples, dtype=next(model.parameters()).dtype)
-    return build_reference_cache(
-        model,
-        examples,
-        fingerprint=fingerprint,
-        cache_dir=cache_dir,
-        batch_size=batch_size,
-        pad_token_id=PAD,
-        progress=False,
-        **kwargs,
-    )
+    return build_reference_cache(model, job_for(examples, cache_dir, fingerprint, batch_size))
 
 
 def live(model, group, num_slots=None):
@@ -157,11 +155,10 @@ def test_lookup_refuses_to_drop_responses(model, examples, tmp_path):
 
 def test_build_rejects_examples_or_dtype_other_than_the_fingerprint(model, examples, tmp_path):
     fingerprint = fingerprint_for(examples)
-    kwargs = dict(cache_dir=tmp_path, batch_size=4, pad_token_id=PAD, progress=False)
     with pytest.raises(ValueError, match="dataset"):
-        build_reference_cache(model, examples[1:], fingerprint=fingerprint, **kwargs)
+        build_reference_cache(model, job_for(examples[1:], tmp_path, fingerprint))
     with pytest.raises(ValueError, match="bfloat16"):
-        build_reference_cache(model, examples, fingerprint=fingerprint_for(examples, "bfloat16"), **kwargs)
+        build_reference_cache(model, job_for(examples, tmp_path, fingerprint_for(examples, "bfloat16")))
 
 
 def _truncate(path: Path) -> None:
@@ -214,7 +211,7 @@ def test_a_crash_mid_write_leaves_no_file_under_the_final_name(model, examples, 
         Path(filename).write_bytes(b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(reference, "save_file", crash)
+    monkeypatch.setattr(cache_file, "save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         build(model, examples, tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -233,9 +230,8 @@ def test_get_or_build_loads_the_model_only_on_a_miss(model, examples, tmp_path):
     def must_not_load():
         raise AssertionError("a cache hit must not build the reference model")
 
-    kwargs = dict(fingerprint=fingerprint_for(examples), cache_dir=tmp_path, batch_size=4, pad_token_id=PAD)
-    built = get_or_build(load_model, examples, progress=False, **kwargs)
-    reused = get_or_build(must_not_load, examples, progress=False, **kwargs)
+    built = get_or_build(load_model, job_for(examples, tmp_path))
+    reused = get_or_build(must_not_load, job_for(examples, tmp_path))
     assert calls == [1] and torch.equal(built.values, reused.values)
 
 
@@ -269,8 +265,7 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent(
     from accelerate import Accelerator
     from transformers import LlamaForCausalLM
     from prefopt.data.batch import TokenizedExample
-    from prefopt.engine.fingerprint import reference_fingerprint
-    from prefopt.engine.reference import build_reference_cache
+    from prefopt.reference import CacheJob, build_reference_cache, reference_fingerprint
 
     model_dir, data, cache_dir, out = sys.argv[1:5]
     accelerator = Accelerator(cpu=True)
@@ -280,8 +275,8 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent(
     fingerprint = reference_fingerprint(model_identity="config:tiny-llama", dtype="float32",
         tokenizer_identity="tokenizer:test", settings={"max_length": 32}, examples=examples)
     model = LlamaForCausalLM.from_pretrained(model_dir).to(accelerator.device)
-    cache = build_reference_cache(model, examples, fingerprint=fingerprint, cache_dir=cache_dir, batch_size=3,
-        pad_token_id=0, accelerator=accelerator, progress=False)
+    cache = build_reference_cache(model, CacheJob(examples, fingerprint, cache_dir, batch_size=3, pad_token_id=0,
+        accelerator=accelerator, progress=False))
     torch.save({"keys": cache.keys, "values": cache.values}, f"{out}/rank{accelerator.process_index}.pt")
     """
 )
@@ -296,7 +291,8 @@ def test_two_process_build_equals_single_process_build(model, examples, tmp_path
     script.write_text(_DISTRIBUTED_SCRIPT)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
     args = [str(tmp_path / "model"), str(data), str(tmp_path / "shared"), str(tmp_path)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))  # this checkout's prefopt
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": python_path}
     result = subprocess.run(command + args, capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 

@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from prefopt.data.batch import TokenizedExample
-from prefopt.engine.fingerprint import (
+from prefopt.reference.fingerprint import (
     FORMAT_VERSION,
     dtype_name,
     model_identity,

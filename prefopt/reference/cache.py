@@ -1,8 +1,6 @@
-"""The reference log-prob cache: one pass of pi_ref over the dataset, stored on disk by fingerprint.
+"""The reference log-prob cache file: reading, verifying, atomic writing, listing and deleting.
 
-Values are addressed by each example's stable key, never by row position. The cache is computed from fixed
-batches (:func:`reference_batches`: longest examples first, ties by key), so its content does not depend on the
-order the examples arrive in nor on how many processes share the pass.
+Values are addressed by each example's stable key, never by row position.
 
 File layout: ``<cache_dir>/<digest>.safetensors`` with tensors ``values`` (N, K) float32 (summed response
 log-probs, 0 on padding slots), ``lengths`` (N, K) int64 (response token counts, 0 on padding slots),
@@ -13,13 +11,12 @@ The safetensors metadata holds ``format_version``, ``components`` (the fingerpri
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +24,9 @@ from typing import Any
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch import Tensor, nn
-from tqdm.auto import tqdm
+from torch import Tensor
 
-from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.fingerprint import FORMAT_VERSION, Fingerprint, dataset_hash, dtype_name, unique_examples
-from prefopt.engine.logprobs import sequence_logprobs
+from prefopt.reference.fingerprint import FORMAT_VERSION, Fingerprint
 
 SUFFIX = ".safetensors"
 #: File name, inside a cache directory, of the file-hash memo to pass to ``model_identity(..., memo=...)``.
@@ -140,112 +134,6 @@ class ReferenceCache:
         return cls(path, fingerprint, keys, values, lengths, metadata["created"], int(metadata["batch_size"]))
 
 
-def reference_batches(examples: Sequence[TokenizedExample], batch_size: int) -> list[list[TokenizedExample]]:
-    """The fixed batches a cache is computed from: unique examples, longest first (prompt plus longest
-    response, then number of responses), ties by key, cut into groups of ``batch_size``.
-
-    Padding can change float results in the last bits, so a live :func:`sequence_logprobs` over these same
-    batches reproduces the cached values bit for bit; other batch compositions agree up to rounding.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-
-    def longest_first(e: TokenizedExample) -> tuple[int, int, str]:
-        return -len(e.prompt_ids) - max(map(len, e.response_ids)), -len(e.response_ids), e.key
-
-    ordered = sorted(unique_examples(examples).values(), key=longest_first)
-    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-
-
-def build_reference_cache(
-    model: nn.Module,
-    examples: Sequence[TokenizedExample],
-    *,
-    fingerprint: Fingerprint,
-    cache_dir: str | os.PathLike[str],
-    batch_size: int,
-    pad_token_id: int,
-    accelerator: Any | None = None,
-    progress: bool = True,
-) -> ReferenceCache:
-    """Run ``model`` once over ``examples`` and write the cache ``<cache_dir>/<fingerprint.digest>.safetensors``.
-
-    The model runs in eval mode under ``torch.inference_mode`` in its own dtype and on its own device; its training
-    mode is restored afterwards. With an ``accelerate.Accelerator`` of several processes, batch ``i`` of
-    :func:`reference_batches` runs on process ``i % num_processes``, results are gathered, the main process writes
-    the file, and every process returns the same cache. Every process must call this with the same arguments.
-
-    Raises ``ValueError`` if ``examples`` or the model's dtype do not match ``fingerprint``.
-    """
-    if not examples:
-        raise ValueError("cannot build a reference cache for an empty dataset")
-    if dataset_hash(examples) != fingerprint.components["dataset"]:
-        raise ValueError("the examples do not match the fingerprint's dataset")
-    model_dtype = dtype_name(next(model.parameters()).dtype)
-    if model_dtype != fingerprint.components["dtype"]:
-        raise ValueError(f"the model runs in {model_dtype} but the fingerprint says {fingerprint.components['dtype']}")
-    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
-    batches = reference_batches(examples, batch_size)[rank::world]
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    results: list[tuple[list[str], Tensor, Tensor]] = []  # per batch: B keys, (B, K) values, (B, K) lengths
-    try:
-        with torch.inference_mode():
-            for group in tqdm(batches, desc="reference log-probs", unit="batch", disable=not progress or rank != 0):
-                out = sequence_logprobs(model, collate(group, pad_token_id).to(device))
-                results.append(([e.key for e in group], out.summed.cpu(), out.lengths.cpu()))
-    finally:
-        model.train(was_training)
-    if world > 1:
-        from accelerate.utils import gather_object
-
-        results = gather_object(results)
-    cache = _assemble(Path(cache_dir) / f"{fingerprint.digest}{SUFFIX}", fingerprint, results, batch_size)
-    if rank == 0:
-        _write(cache)
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
-    return cache
-
-
-def get_or_build(
-    load_model: Callable[[], nn.Module],
-    examples: Sequence[TokenizedExample],
-    *,
-    fingerprint: Fingerprint,
-    cache_dir: str | os.PathLike[str],
-    batch_size: int,
-    pad_token_id: int,
-    accelerator: Any | None = None,
-    progress: bool = True,
-) -> ReferenceCache:
-    """The cache for ``fingerprint``, built with ``load_model()`` only on a miss (a hit never builds the model).
-
-    With several processes the cache counts as a hit only if every process can load it; otherwise all build.
-    No reference to the model returned by ``load_model`` is kept, so once the caller drops its own, training holds
-    one model.
-    """
-    cache = ReferenceCache.load(cache_dir, fingerprint.digest)
-    if accelerator is not None and accelerator.num_processes > 1:
-        from accelerate.utils import gather_object
-
-        if not all(gather_object([cache is not None])):
-            cache = None
-    if cache is not None:
-        return cache
-    return build_reference_cache(
-        load_model(),
-        examples,
-        fingerprint=fingerprint,
-        cache_dir=cache_dir,
-        batch_size=batch_size,
-        pad_token_id=pad_token_id,
-        accelerator=accelerator,
-        progress=progress,
-    )
-
-
 @dataclass(frozen=True)
 class CacheEntry:
     """One file of a cache directory, described from its header (values are not read nor verified).
@@ -313,22 +201,6 @@ def clear_cache(cache_dir: str | os.PathLike[str], digest: str | None = None) ->
     return removed
 
 
-def _assemble(
-    path: Path, fingerprint: Fingerprint, results: list[tuple[list[str], Tensor, Tensor]], batch_size: int
-) -> ReferenceCache:
-    """One cache, rows sorted by key, from per-batch results (B keys, (B, K_b) values, (B, K_b) lengths)."""
-    keys = [key for batch_keys, _, _ in results for key in batch_keys]
-    slots = max(values.shape[1] for _, values, _ in results)
-    values = torch.cat([nn.functional.pad(v, (0, slots - v.shape[1])) for _, v, _ in results])  # (N, K)
-    lengths = torch.cat([nn.functional.pad(n, (0, slots - n.shape[1])) for _, _, n in results])  # (N, K)
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    index = torch.tensor(order, dtype=torch.long)
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    return ReferenceCache(
-        path, fingerprint, [keys[i] for i in order], values[index], lengths[index], created, batch_size
-    )
-
-
 def _tensors(cache: ReferenceCache) -> dict[str, Tensor]:
     encoded = [key.encode() for key in cache.keys]
     offsets = torch.tensor([0, *map(len, encoded)], dtype=torch.long).cumsum(0)
@@ -346,7 +218,7 @@ def _checksum(metadata: dict[str, Any], tensors: dict[str, Tensor]) -> str:
     return digest.hexdigest()
 
 
-def _write(cache: ReferenceCache) -> None:
+def write_cache(cache: ReferenceCache) -> None:
     """Write ``cache`` to a temporary file beside ``cache.path``, then rename it into place (atomic)."""
     cache.path.parent.mkdir(parents=True, exist_ok=True)
     tensors = _tensors(cache)

@@ -3,7 +3,8 @@
 A :class:`Fingerprint` is the sha256 of a canonical JSON of its components: the reference model's identity, the
 dtype it runs in, the tokenizer's identity, the tokenisation settings, a hash of the tokenised dataset and the
 cache format version. Two runs whose fingerprints agree would compute the same reference log-probs, so the second
-reuses the first one's cache.
+reuses the first one's cache. :func:`cache_fingerprint` gathers the components of a run from its model source,
+tokenizer and data settings.
 """
 
 from __future__ import annotations
@@ -15,12 +16,19 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from prefopt.data.batch import TokenizedExample
+from prefopt.reference.batches import unique_examples
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from prefopt.config import DataConfig
+    from prefopt.engine.models import ModelSource
 
 #: Version of the cache file layout; part of every fingerprint, so a new layout never reads an old file.
 FORMAT_VERSION = 1
@@ -60,16 +68,6 @@ def dtype_name(dtype: str | torch.dtype) -> str:
     if not isinstance(getattr(torch, name, None), torch.dtype):
         raise ValueError(f"unknown dtype {dtype!r}")
     return name
-
-
-def unique_examples(examples: Iterable[TokenizedExample]) -> dict[str, TokenizedExample]:
-    """Examples by key, sorted by key. A key seen twice with different token ids raises ``ValueError``."""
-    by_key: dict[str, TokenizedExample] = {}
-    for example in examples:
-        seen = by_key.setdefault(example.key, example)
-        if (seen.prompt_ids, seen.response_ids) != (example.prompt_ids, example.response_ids):
-            raise ValueError(f"two examples share the key {example.key!r} but differ in their token ids")
-    return dict(sorted(by_key.items()))
 
 
 def dataset_hash(examples: Iterable[TokenizedExample]) -> dict[str, Any]:
@@ -176,6 +174,40 @@ def tokenizer_identity(tokenizer: Any) -> str:
         "chat_template": getattr(tokenizer, "chat_template", None),
     }
     return "tokenizer:" + hashlib.sha256(_canonical_json(parts).encode()).hexdigest()
+
+
+def source_identity(source: ModelSource, memo: Path | None) -> str:
+    """:func:`model_identity` of a model source without loading it: its description for a preset, else its
+    weight files (hashes remembered in ``memo``)."""
+    if source.description is not None:
+        return model_identity(source.description)
+    weights = source.path if source.gguf_file is None else source.path / source.gguf_file
+    return model_identity(weights, memo=memo)
+
+
+def tokenisation_settings(data: DataConfig) -> dict[str, Any]:
+    """The data settings that change the token ids of a run's examples (the ``settings`` component)."""
+    return {"max_length": data.max_length, "max_prompt_length": data.max_prompt_length, "on_overflow": data.on_overflow}
+
+
+def cache_fingerprint(
+    source: ModelSource,
+    dtype: str,
+    tokenizer: PreTrainedTokenizerBase,
+    data: DataConfig,
+    examples: Sequence[TokenizedExample],
+    *,
+    memo: Path | None,
+) -> Fingerprint:
+    """Everything that changes the reference log-probs of a run's ``examples``: the reference model ``source``
+    run in ``dtype``, the tokenizer and the tokenisation settings of ``data``."""
+    return reference_fingerprint(
+        model_identity=source_identity(source, memo),
+        dtype=dtype,
+        tokenizer_identity=tokenizer_identity(tokenizer),
+        settings=tokenisation_settings(data),
+        examples=examples,
+    )
 
 
 def _module_hash(module: nn.Module) -> str:
