@@ -71,6 +71,7 @@ class LoggingConfig(_Section):
     log_every: int = Field(10, gt=0)
     eval_every: int = Field(50, ge=0, description="0: evaluate only at the start and the end")
     save_every: int = Field(0, ge=0, description="checkpoint interval in steps; 0: only the final save")
+    keep_checkpoints: int | None = Field(None, ge=1, description="keep the newest N checkpoints; None: all")
     tensorboard: bool = False
     progress: bool = True
 

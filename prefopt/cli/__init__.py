@@ -25,10 +25,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe a problem with the user's input: printed as one message, without a traceback."""
     from prefopt.config import ConfigError
     from prefopt.data.errors import PreferenceDataError
-    from prefopt.losses import LossOptionsError
+    from prefopt.losses import LossContractError, LossOptionsError
     from prefopt.registry import RegistryError
 
-    return ConfigError, PreferenceDataError, LossOptionsError, RegistryError, FileNotFoundError
+    return ConfigError, PreferenceDataError, LossOptionsError, LossContractError, RegistryError, FileNotFoundError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
+
+EXIT_DIVERGED = 3  # a non-finite loss, gradient or weight during training (1: a crash, 2: a mistake in the input)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,10 +32,15 @@ def format_report(initial: dict[str, float], final: dict[str, float], steps: int
 
 
 def run(args: argparse.Namespace) -> int:
-    from prefopt.engine.loop import Trainer  # heavy imports only when training
+    from accelerate import PartialState
+
+    from prefopt.engine.loop import TrainingDiverged, train  # heavy imports only when training
 
     config = config_from_arguments(args.items)
-    with Trainer(config, resume=args.resume) as trainer:  # closed even when the run fails
-        result = trainer.run()
-        trainer.print(format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir))
+    try:
+        result = train(config, resume=args.resume)
+    except TrainingDiverged as error:
+        print(f"prefopt train: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    PartialState().print(format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir))
     return 0

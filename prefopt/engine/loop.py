@@ -3,7 +3,9 @@
 A run is ``prefopt train``: prepare the data, build (or reuse) the reference cache, then train the policy, which
 is the only model in memory. Every ``log_every`` steps the training metrics and every ``eval_every`` steps the
 held-out metrics go to ``metrics.jsonl`` in the output directory; the final model is saved with
-``save_pretrained`` next to the tokenizer, the resolved configuration and ``report.json``.
+``save_pretrained`` next to the tokenizer, the resolved configuration and ``report.json``. A run resumed from a
+checkpoint logs and ends as an uninterrupted one would (:mod:`prefopt.engine.resume` decides what a resume may
+change); a non-finite loss, gradient or weight stops it with :class:`TrainingDiverged`, saving nothing of that state.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import gc
 import json
 import math
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -26,19 +28,25 @@ from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
-from prefopt.engine.metrics import MetricMean, preference_metrics
+from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
+from prefopt.engine.metrics_log import MetricsLog
 from prefopt.engine.models import load_model, load_tokenizer
 from prefopt.engine.optim import build_optimizer, build_scheduler
+from prefopt.engine.resume import ResumeRefused, check_resume, config_changes, describe_changes
 from prefopt.engine.setup import policy_source, prepare_splits
 from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
-from prefopt.losses import build_loss
+from prefopt.losses import NonFiniteLossError, build_loss
 from prefopt.reference import ReferenceLogProbs, reference_log_probs
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss, reward, gradient or weight after training began; nothing of that state was saved."""
 
 
 @dataclass
 class TrainResult:
-    """What a finished run reports."""
+    """What a finished run reports (``history``: the training-metric lines logged by this call)."""
 
     output_dir: Path
     steps: int
@@ -68,47 +76,6 @@ def total_steps(config: RunConfig, num_examples: int) -> int:
     if config.optim.max_steps is not None:
         return config.optim.max_steps
     return max(1, math.ceil(config.optim.epochs * num_examples / config.optim.batch_size))
-
-
-class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl`` (main process only)."""
-
-    def __init__(self, path: Path, enabled: bool, resume_step: int | None, tensorboard_dir: Path | None) -> None:
-        self.path, self.enabled = path, enabled
-        self.writer = None
-        if not enabled:
-            return
-        if resume_step is None:
-            path.write_text("")
-        elif path.exists():  # drop what was logged after the checkpoint we resume from
-            kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
-            path.write_text("".join(line + "\n" for line in kept))
-        if tensorboard_dir is not None:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ImportError("logging.tensorboard=true needs: pip install 'prefopt[tensorboard]'") from None
-            self.writer = SummaryWriter(str(tensorboard_dir))
-
-    def logged(self, step: int, split: str) -> dict[str, float] | None:
-        """The metrics logged for ``step`` and ``split``, if this file holds them (main process only)."""
-        if not self.enabled or not self.path.exists():
-            return None
-        for line in self.path.read_text().splitlines():
-            entry = json.loads(line)
-            if entry.pop("step") == step and entry.pop("split") == split:
-                return entry
-        return None
-
-    def write(self, step: int, split: str, metrics: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        with self.path.open("a") as handle:
-            handle.write(json.dumps({"step": step, "split": split, **metrics}) + "\n")
-        if self.writer is not None:
-            for name, value in metrics.items():
-                self.writer.add_scalar(f"{split}/{name}", value, step)
-            self.writer.flush()
 
 
 class Trainer:
@@ -206,61 +173,89 @@ class Trainer:
                     scores, out = loss_step(self.model, batch, self.loss, self.reference)
                 self.accelerator.backward(out.loss / self.accumulation)
             mean.add(preference_metrics(scores, out), weight=len(indices))
-        grad_norm = None
-        if optim.max_grad_norm is not None:
-            grad_norm = float(self.accelerator.clip_grad_norm_(self.model.parameters(), optim.max_grad_norm))
+        # the norm before clipping (no max_grad_norm: an infinite maximum leaves the gradients as they are); under
+        # fp16 the loss scaler skips an overflowing step itself and lowers its scale
+        norm = self.accelerator.clip_grad_norm_(self.model.parameters(), optim.max_grad_norm or math.inf)
+        if norm is not None and not math.isfinite(float(norm)) and self.accelerator.scaler is None:
+            raise self._diverged(step + 1, f"the gradient norm is {float(norm)} while the loss was finite")
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         metrics = mean.gathered_means(self.accelerator)
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         metrics["tokens"] = int(self.accelerator.reduce(torch.tensor(tokens, device=self.accelerator.device), "sum"))
-        if grad_norm is not None:
-            metrics["grad_norm"] = grad_norm
+        if optim.max_grad_norm is not None and norm is not None:
+            metrics["grad_norm"] = float(norm)
         return metrics
 
     def run(self) -> TrainResult:
+        """Train from step 0, or from the checkpoint found at construction (``resume``); evaluate; save ``final/``.
+
+        Raises:
+            ResumeRefused: the configuration differs from the checkpoint's in a setting a resumed run cannot change.
+            NonFiniteLossError: the loss returned non-finite values before any optimizer step (a broken loss).
+            TrainingDiverged: a non-finite loss, reward, gradient or weight after that; nothing of it is saved.
+        """
         logging = self.config.logging
-        start = checkpoint.load_checkpoint(self.accelerator, self.resume_from) if self.resume_from else 0
+        changes, state = {}, {"step": 0}
         if self.resume_from:
-            self.print(f"resumed from {self.resume_from} at step {start}")
+            changes = config_changes(checkpoint.saved_config(self.resume_from), self.config, self.resume_from)
+            state = checkpoint.load_checkpoint(self.accelerator, self.resume_from)
+            self.print(f"resumed from {self.resume_from} at step {state['step']}")
+        start = state["step"]
+        if start > self.steps:
+            raise ResumeRefused(
+                f"cannot resume from {self.resume_from}: it is at step {start}, past the {self.steps} steps configured "
+                f"(optim.max_steps or optim.epochs may grow on resume, not shrink below the checkpoint)"
+            )
         main = self.accelerator.is_main_process
         log = MetricsLog(
             self.output_dir / "metrics.jsonl",
             main,
-            start if self.resume_from else None,
+            state.get("metrics_lines"),
             self.output_dir / "tensorboard" if logging.tensorboard else None,
         )
+        if changes:
+            log.write_changes(start, changes)
+            self.print(describe_changes(start, changes))
         if start == 0:
-            initial = self.evaluate()
+            initial = self.evaluate()  # the loss's first batches: a broken loss stops here
             log.write(0, "eval", initial)
         else:  # a resumed run reports its true starting point, as logged (on the main process) before the break
             initial = log.logged(0, "eval") or {}
         self.model.train()
-        window = MetricMean()
-        window_tokens, window_start = 0, time.perf_counter()
+        window = MetricWindow(state.get("window"))
         history = []
         bar = tqdm(total=self.steps, initial=start, disable=not (main and logging.progress), desc="training")
         for step in range(start, self.steps):
-            metrics = self.train_step(step)
-            window_tokens += metrics.pop("tokens")
-            window.add(metrics, weight=1.0)
+            try:
+                metrics = self.train_step(step)
+            except NonFiniteLossError as error:
+                if step == 0:  # on the untrained weights a non-finite output is the loss's own fault
+                    raise
+                raise self._diverged(step + 1, str(error)) from None
+            window.add(metrics, metrics.pop("tokens"))
             done = step + 1
             bar.update(1)
             if done % logging.log_every == 0 or done == self.steps:
-                elapsed = time.perf_counter() - window_start
-                logged = {**window.means(), "tokens_per_second": window_tokens / elapsed}
+                logged = window.line()
                 log.write(done, "train", logged)
                 history.append({"step": done, **logged})
                 bar.set_postfix(loss=f"{logged['loss']:.4f}", acc=f"{logged['accuracy']:.2f}")
-                window, window_tokens, window_start = MetricMean(), 0, time.perf_counter()
+                window = MetricWindow()
             if logging.eval_every and done % logging.eval_every == 0 and done != self.steps:
-                log.write(done, "eval", self.evaluate())
-            if logging.save_every and done % logging.save_every == 0:
-                checkpoint.save_checkpoint(self.accelerator, self.output_dir, done, self.config_yaml)
+                log.write(done, "eval", self._evaluate_trained(done))
+            # the last step too, so that a run killed in its final save, or resumed for more steps, restarts there
+            if logging.save_every and (done % logging.save_every == 0 or done == self.steps):
+                self._check_weights(done)
+                loop_state = {"metrics_lines": log.lines, "window": window.state()}
+                checkpoint.save_checkpoint(
+                    self.accelerator, self.output_dir, done, self.config_yaml, loop_state, logging.keep_checkpoints
+                )
         bar.close()
-        final = self.evaluate()
+        final = self._evaluate_trained(self.steps)
         log.write(self.steps, "eval", final)
+        self._check_weights(self.steps)
         self.save_final(initial, final)
         return TrainResult(self.output_dir, self.steps, initial, final, history)
 
@@ -269,6 +264,26 @@ class Trainer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _evaluate_trained(self, step: int) -> dict[str, float]:
+        """Held-out metrics after ``step`` >= 1 optimizer steps; a non-finite loss output means divergence."""
+        try:
+            return self.evaluate()
+        except NonFiniteLossError as error:
+            raise self._diverged(step, f"held-out evaluation: {error}") from None
+
+    def _check_weights(self, step: int) -> None:
+        """Refuse to save weights that are not all finite."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise self._diverged(step, "the weights are no longer finite")
+
+    def _diverged(self, step: int, what: str) -> TrainingDiverged:
+        last = checkpoint.latest_checkpoint(self.output_dir)
+        kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint had been written"
+        return TrainingDiverged(
+            f"training diverged at step {step} of {self.steps}: {what}. Stopped without saving this state "
+            f"(no checkpoint, no final model); {kept}"
+        )
 
     def close(self) -> None:
         """Release the model and optimizer, then the process group of a multi-process run. The wrapped model
@@ -304,6 +319,12 @@ def _remove(path: Path) -> None:
 
 
 def train(config: RunConfig, *, resume: bool = False) -> TrainResult:
-    """Train the configured policy; with ``resume`` continue exactly from the latest checkpoint."""
+    """Train the configured policy; with ``resume`` continue exactly from the latest checkpoint, or, when
+    ``final/`` already holds the configured steps, report the finished run without loading or training anything."""
+    report = check_resume(config) if resume else None
+    if report is not None:
+        output_dir = Path(config.logging.output_dir)
+        PartialState().print(f"the run in {output_dir} is finished ({report['steps']} steps); nothing to do")
+        return TrainResult(output_dir, report["steps"], report["initial_eval"], report["final_eval"])
     with Trainer(config, resume=resume) as trainer:
         return trainer.run()

@@ -1,12 +1,15 @@
 """Training and evaluation metrics computed from a batch's scores and the loss's rewards.
 
 All metrics are means over prompts (or over preference pairs, for pair metrics) of one batch; a
-:class:`MetricMean` combines batches weighted by how many prompts each held.
+:class:`MetricMean` combines batches weighted by how many prompts each held, and a :class:`MetricWindow` the
+optimizer steps between two training-metric lines.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
+from typing import Any
 
 import torch
 
@@ -76,3 +79,37 @@ class MetricMean:
                 merged.totals[name] += total
                 merged.weights[name] += weights[name]
         return merged.means()
+
+
+class MetricWindow:
+    """The training metrics of the steps since the last logged line: their mean (each step weighs 1), the tokens
+    processed and the seconds spent. :meth:`state` goes into checkpoints, so that a run resumed inside a window
+    logs the same line as an uninterrupted one (the floats survive JSON exactly)."""
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        self.mean = MetricMean()
+        self.tokens, self.seconds_before = 0, 0.0
+        if state is not None:
+            self.mean.totals.update(state["totals"])
+            self.mean.weights.update(state["weights"])
+            self.tokens, self.seconds_before = state["tokens"], state["seconds"]
+        self.started = time.perf_counter()
+
+    def add(self, metrics: dict[str, float], tokens: int) -> None:
+        self.mean.add(metrics, weight=1.0)
+        self.tokens += tokens
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.perf_counter() - self.started
+
+    def line(self) -> dict[str, float]:
+        """The means of the window and its throughput, ``tokens_per_second``."""
+        return {**self.mean.means(), "tokens_per_second": self.tokens / self.seconds()}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "totals": dict(self.mean.totals),
+            "weights": dict(self.mean.weights),
+            "tokens": self.tokens,
+            "seconds": self.seconds(),
+        }

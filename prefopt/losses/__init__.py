@@ -4,7 +4,7 @@
 (a loss bound to its options), ``weighted`` (weighted sums, the configured loss); one module per objective.
 """
 
-from prefopt.losses.bound import Loss, ScoresError
+from prefopt.losses.bound import Loss, LossContractError, NonFiniteLossError, ScoresError
 from prefopt.losses.catalogue import (
     LossInfo,
     LossProblem,
@@ -27,11 +27,13 @@ from prefopt.losses.weighted import WeightedLoss, build_loss
 __all__ = [
     "Declarations",
     "Loss",
+    "LossContractError",
     "LossDefinition",
     "LossInfo",
     "LossOptions",
     "LossOptionsError",
     "LossProblem",
+    "NonFiniteLossError",
     "ScoresError",
     "TrainingLoss",
     "WeightedLoss",

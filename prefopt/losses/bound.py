@@ -1,8 +1,9 @@
-"""A loss bound to its options: inputs checked against the declarations, rankings split into pairs, the mean taken.
+"""A loss bound to its options: inputs and outputs checked, rankings split into pairs, the mean taken.
 
-The loss function returns the per-prompt losses, shape (B,), in ``LossOutput.loss``; :class:`Loss` validates the
-inputs against the declarations, decomposes K-way rankings into pairs for pairwise-only losses, and reduces to the
-scalar mean over prompts.
+The loss function returns the per-example losses in ``LossOutput.loss``: shape (B,) for a listwise loss, (N,) for a
+pairwise one (one value per preference pair) with rewards (B, K) or (N, 2). :class:`Loss` validates the inputs
+against the declarations, decomposes K-way rankings into pairs for pairwise-only losses, checks every output
+against that contract (shapes, finite values), and reduces to the scalar mean over prompts.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ import torch
 
 from prefopt.losses.declare import Declarations, LossDefinition, LossOptions
 from prefopt.rankings import PairScheme, ranking_pairs
+from prefopt.registry import Provider
 from prefopt.types import LossOutput, Scores
 
 
 class ScoresError(ValueError):
     """Scores that lack something the loss declared it needs."""
+
+
+class LossContractError(ValueError):
+    """A loss function whose output breaks the contract: wrong type or shape, or non-finite values."""
+
+
+class NonFiniteLossError(LossContractError):
+    """A loss function returned a non-finite loss or reward (on untrained weights the loss itself is broken; after
+    optimizer steps the run has diverged)."""
 
 
 @dataclass
@@ -28,11 +39,16 @@ class Loss:
         definition: what the plugin provided.
         options: the validated options.
         pairs: how K-way rankings are split into pairs for a pairwise-only loss.
+        provider: the distribution that registered the loss, named in contract errors (None: not registered).
+        require_finite: raise :class:`NonFiniteLossError` on non-finite outputs; off where non-finite values are
+            what is being observed (the stability properties of ``prefopt verify``).
     """
 
     definition: LossDefinition
     options: LossOptions
     pairs: PairScheme = "all"
+    provider: Provider | None = None
+    require_finite: bool = True
 
     @property
     def name(self) -> str:
@@ -48,8 +64,40 @@ class Loss:
         self._check(scores, declarations)
         if declarations.listwise:
             out = self.definition.function(scores, self.options)
+            self._check_output(out, scores.batch_size, scores.num_slots, "example", scores.valid)
             return _reduce(out, ranking_pairs(scores.ranks, scores.valid)[1].any(dim=1))
         return self._pairwise(scores, declarations)
+
+    def _check_output(self, out: object, rows: int, slots: int, row: str, valid: torch.Tensor | None) -> None:
+        """``out.loss`` of shape (rows,), ``out.rewards`` (rows, slots), finite (rewards where ``valid``)."""
+        origin = f"loss {self.name!r}" + (f" from {self.provider}" if self.provider is not None else "")
+        if not isinstance(out, LossOutput):
+            raise LossContractError(f"{origin} returned {type(out).__name__}, but prefopt needs a LossOutput")
+        if not isinstance(out.loss, torch.Tensor) or not isinstance(out.rewards, torch.Tensor):
+            kinds = f"{type(out.loss).__name__} and {type(out.rewards).__name__}"
+            raise LossContractError(f"{origin} returned loss and rewards of types {kinds}, but prefopt needs tensors")
+        if tuple(out.loss.shape) != (rows,):
+            raise LossContractError(
+                f"{origin} returned loss of shape {tuple(out.loss.shape)} but prefopt needs one value per {row}, "
+                f"shape ({rows},)"
+            )
+        if tuple(out.rewards.shape) != (rows, slots):
+            raise LossContractError(
+                f"{origin} returned rewards of shape {tuple(out.rewards.shape)} but prefopt needs one reward per "
+                f"response of each {row}, shape ({rows}, {slots})"
+            )
+        if not self.require_finite:
+            return
+        rewards = out.rewards.detach() if valid is None else out.rewards.detach()[valid]
+        checked = (("loss", out.loss.detach()), ("reward", rewards))
+        if bool(torch.stack([torch.isfinite(values).all() for _, values in checked]).all()):  # one device sync
+            return
+        what, values = next((what, values) for what, values in checked if not torch.isfinite(values).all())
+        bad = ~torch.isfinite(values)
+        raise NonFiniteLossError(
+            f"{origin} returned a non-finite {what} ({float(values[bad][0])}) for {int(bad.sum())} of "
+            f"{values.numel()} values"
+        )
 
     def _check(self, scores: Scores, decl: Declarations) -> None:
         if decl.needs_reference and scores.reference is None:
@@ -79,6 +127,7 @@ class Loss:
             token_mask=take(scores.token_mask),
         )
         out = self.definition.function(pair_scores, self.options)  # loss (N,), rewards (N, 2)
+        self._check_output(out, len(rows), 2, "preference pair", None)
 
         reward_sum = torch.zeros_like(scores.policy, dtype=out.rewards.dtype)
         reward_sum.index_put_((rows.unsqueeze(1).expand_as(slots), slots), out.rewards.detach(), accumulate=True)
@@ -97,8 +146,6 @@ class Loss:
 
 def _reduce(out: LossOutput, has_preference: torch.Tensor) -> LossOutput:
     """Mean of the per-example losses (B,) over the examples that express a preference."""
-    if out.loss.dim() != 1:
-        raise ScoresError(f"a loss function must return per-example losses of shape (B,), got {tuple(out.loss.shape)}")
     weights = has_preference.to(out.loss.dtype)
     loss = (out.loss * weights).sum() / weights.sum().clamp(min=1)
     return LossOutput(loss=loss, rewards=out.rewards.detach(), metrics=dict(out.metrics))

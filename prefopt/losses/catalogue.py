@@ -51,7 +51,7 @@ def get_loss(name: str, *, pairs: PairScheme = "all", **options: Any) -> Loss:
     except ValidationError as error:
         problems = "; ".join(f"option {'.'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}" for e in error.errors())
         raise LossOptionsError(f"loss {name!r}: {problems}") from None
-    loss = Loss(definition, bound, pairs=pairs)
+    loss = Loss(definition, bound, pairs=pairs, provider=registry.provider(name))
     if loss.declarations.listwise and pairs != "all":
         raise LossOptionsError(f"loss {name!r} is listwise; the pairs option applies to pairwise losses only")
     return loss

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from prefopt.losses import Loss, LossDefinition, get_loss
@@ -41,13 +41,16 @@ class PropertyResult:
 
 
 def _as_loss(name_or_loss: str | Loss | LossDefinition, options: Mapping[str, Any]) -> Loss:
+    """The bound loss to check; non-finite outputs are returned, not raised, since properties observe them."""
     if isinstance(name_or_loss, Loss):
         if options:
             raise ValueError("options apply to a loss given by name or definition, not to a bound Loss")
-        return name_or_loss
-    if isinstance(name_or_loss, LossDefinition):
-        return Loss(name_or_loss, name_or_loss.options(**options))
-    return get_loss(name_or_loss, **options)
+        loss = name_or_loss
+    elif isinstance(name_or_loss, LossDefinition):
+        loss = Loss(name_or_loss, name_or_loss.options(**options))
+    else:
+        loss = get_loss(name_or_loss, **options)
+    return replace(loss, require_finite=False)
 
 
 def _describe_failure(error: BaseException) -> str:

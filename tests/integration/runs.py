@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -72,3 +77,62 @@ def write_ranked_file(path: Path, num_examples: int = 40, seed: int = 0) -> Path
             record = {"prompt": f"{request} the {aspect} : ", "responses": responses, "ranking": ranking}
             handle.write(json.dumps(record) + "\n")
     return path
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Trains the tiny preset in a child process and stops it at a chosen point until the parent kills it:
+# "step:K" blocks before the step with index K (K steps done), "final" once the model is in final.tmp.
+_CHILD = """
+import sys, time
+from pathlib import Path
+from prefopt.config import load_config
+from prefopt.engine import loop
+
+marker, where, overrides = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
+
+
+def block(*args, **kwargs):
+    marker.write_text(where)
+    time.sleep(600)
+
+
+if where.startswith("step:"):
+    blocked_step, train_step = int(where[5:]), loop.Trainer.train_step
+    loop.Trainer.train_step = lambda self, step: block() if step == blocked_step else train_step(self, step)
+else:
+    save_final = loop.Trainer.save_final
+
+    def blocking_save_final(self, initial, final):
+        self.tokenizer.save_pretrained = block  # the model is written to final.tmp first
+        save_final(self, initial, final)
+
+    loop.Trainer.save_final = blocking_save_final
+loop.train(load_config(None, overrides))
+"""
+
+
+def train_until_killed(tmp_path: Path, name: str, where: str, *overrides: str) -> Path:
+    """Run the tiny preset in a subprocess, SIGKILL it at ``where`` (see ``_CHILD``); returns its output dir."""
+    marker = tmp_path / f"{name}.blocked"
+    command = [sys.executable, "-c", _CHILD, str(marker), where, *tiny_overrides(tmp_path, name), *overrides]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not marker.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before {where}: {process.stderr.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"the run did not reach {where} in time")
+        time.sleep(0.1)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+    return tmp_path / name
+
+
+def logged_lines(path: Path) -> list[dict]:
+    """The lines of a metrics.jsonl without the wall-clock throughput, which differs from run to run."""
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "tokens_per_second"} for line in lines]

@@ -9,7 +9,7 @@ import torch
 
 from prefopt.engine.loop import Trainer
 from prefopt.reference import AdapterDisabledReference
-from tests.integration.runs import final_weights, run_config, train_losses, train_tiny
+from tests.integration.runs import final_weights, logged_lines, run_config, train_losses, train_tiny
 
 # float32 sums over different micro-batch splits differ in rounding only (losses agree to 1e-7), but Adam divides
 # each gradient by its running RMS, so a parameter whose gradient is rounding noise moves by up to lr per step
@@ -65,14 +65,8 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     )
     for name, value in final_weights(whole).items():
         assert torch.equal(value, final_weights(resumed)[name]), name
-    assert _logged(interrupted / "metrics.jsonl") == _logged(whole.output_dir / "metrics.jsonl")
+    assert logged_lines(interrupted / "metrics.jsonl") == logged_lines(whole.output_dir / "metrics.jsonl")
     assert resumed.initial_eval == whole.initial_eval  # the report's "before" is the run's true start
-
-
-def _logged(path):
-    """Logged metrics without the wall-clock throughput, which differs from run to run."""
-    lines = [json.loads(line) for line in path.read_text().splitlines()]
-    return [{k: v for k, v in line.items() if k != "tokens_per_second"} for line in lines]
 
 
 def test_plackett_luce_at_k2_trains_like_dpo(tmp_path):
