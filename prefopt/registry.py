@@ -2,7 +2,8 @@
 
 Finding plugins is kept apart from loading them: ``entry_points(group=...)`` is read once for names and
 providers, and an entry point is imported only when its name is first asked for. A plugin that fails to
-import is reported with its distribution's name and leaves every other entry usable; two providers of one
+import (it raises, or calls ``sys.exit()``; a KeyboardInterrupt still stops the program) or that the kind's
+check rejects is reported with its distribution's name and leaves every other entry usable; two providers of one
 name are an error that names both; an unknown name gets a "did you mean".
 
 Setting the environment variable ``PREFOPT_NO_PLUGINS=1`` turns off autoloading of third-party entry points:
@@ -186,7 +187,9 @@ class Registry(Generic[T]):
             return
         try:
             loaded = entry.entry_point.load()
-        except Exception as error:  # a broken plugin must not take the others down
+        # a broken plugin must not take the others down, not even one that calls sys.exit() on import;
+        # KeyboardInterrupt still stops the program
+        except (Exception, SystemExit) as error:
             entry.error = PluginLoadError(
                 f"{self.kind} {name!r} from distribution {entry.provider} failed to load "
                 f"({entry.entry_point.value}): {type(error).__name__}: {error}"

@@ -20,11 +20,36 @@ GROUP = "prefopt.losses"
 
 
 def _check_definition(name: str, value: Any) -> LossDefinition:
+    """``value`` if it is a usable definition of ``name``; a TypeError saying why not otherwise.
+
+    Usable means: made by :func:`define_loss` under this name, its options all have valid defaults, and its
+    declarations for those defaults are a :class:`Declarations` (``prefopt losses`` lists them).
+    """
     if not isinstance(value, LossDefinition):
         raise TypeError(f"expected a LossDefinition made with prefopt.define_loss, got {type(value).__name__}")
     if value.name != name:
         raise TypeError(f"the definition is named {value.name!r} but registered as {name!r}")
+    try:
+        defaults = value.options()
+    except ValidationError as error:
+        raise TypeError(f"its options have no valid defaults ({_option_problems(error)})") from error
+    _declarations_of(value, defaults, "the default options")
     return value
+
+
+def _declarations_of(definition: LossDefinition, options: Any, which: str) -> Declarations:
+    """The definition's declarations for ``options``; a TypeError naming ``which`` options when they fail."""
+    try:
+        declarations = definition.declarations(options)
+    except Exception as error:  # the plugin's own code: any failure makes the loss unusable, not the process
+        raise TypeError(f"its declarations for {which} raise {type(error).__name__}: {error}") from error
+    if not isinstance(declarations, Declarations):
+        raise TypeError(f"its declarations for {which} are a {type(declarations).__name__}, not a Declarations")
+    return declarations
+
+
+def _option_problems(error: ValidationError) -> str:
+    return "; ".join(f"option {'.'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}" for e in error.errors())
 
 
 registry: Registry[LossDefinition] = Registry(GROUP, kind="loss", check=_check_definition)
@@ -49,10 +74,13 @@ def get_loss(name: str, *, pairs: PairScheme = "all", **options: Any) -> Loss:
     try:
         bound = definition.options(**options)
     except ValidationError as error:
-        problems = "; ".join(f"option {'.'.join(str(p) for p in e['loc']) or '?'}: {e['msg']}" for e in error.errors())
-        raise LossOptionsError(f"loss {name!r}: {problems}") from None
+        raise LossOptionsError(f"loss {name!r}: {_option_problems(error)}") from None
+    try:
+        declarations = _declarations_of(definition, bound, "these options")
+    except TypeError as error:
+        raise LossOptionsError(f"loss {name!r} from {registry.provider(name)}: {error}") from error
     loss = Loss(definition, bound, pairs=pairs, provider=registry.provider(name))
-    if loss.declarations.listwise and pairs != "all":
+    if declarations.listwise and pairs != "all":
         raise LossOptionsError(f"loss {name!r} is listwise; the pairs option applies to pairwise losses only")
     return loss
 
@@ -102,10 +130,7 @@ class LossProblem:
 
 def describe(definition: LossDefinition, provider: Provider) -> LossInfo:
     """The :class:`LossInfo` of ``definition``: its default options and their declarations."""
-    defaults = {
-        option: (field_info.default if not field_info.is_required() else "<required>")
-        for option, field_info in definition.options.model_fields.items()
-    }
+    defaults = {option: field_info.default for option, field_info in definition.options.model_fields.items()}
     return LossInfo(
         name=definition.name,
         summary=definition.summary,

@@ -38,6 +38,8 @@ class Declarations:
         length_normalized: reads ``Scores.lengths``.
         listwise: accepts any K >= 2 with ``valid`` and ties in ``ranks``; False means pairwise only (K = 2),
             and K-way rankings are decomposed into pairs before the loss sees them.
+        accepts_ties: a listwise loss takes tied ranks (False: it raises ValueError on a tied ranking, and the
+            tie properties of :mod:`prefopt.verify` are skipped).
     Properties (checked by :mod:`prefopt.verify`):
         reward_difference: each prompt's loss depends on its scores only through differences between its
             responses, so adding f(x) to all policy (or all reference) log-probs of a prompt changes nothing
@@ -49,16 +51,21 @@ class Declarations:
         per_prompt: each prompt's loss depends on its own scores only, so a batch's loss is the mean of its
             prompts' losses alone; False for losses that couple the prompts of a batch (sorting across the
             batch, a batch-mean reward baseline).
+        target_margin: the margin m = h_w - h_l at which the per-pair loss, as a function of m, is smallest
+            (IPO: 1 / (2 tau); cDPO: log((1 - eps) / eps) / beta), or None when the loss claims no finite
+            minimiser. A function of the options like every declaration.
     """
 
     needs_reference: bool = True
     needs_token_logps: bool = False
     length_normalized: bool = False
     listwise: bool = False
+    accepts_ties: bool = True
     reward_difference: bool = True
     bradley_terry: bool = False
     monotone: bool = True
     per_prompt: bool = True
+    target_margin: float | None = None
 
 
 LossFunction = Callable[[Scores, Any], LossOutput]

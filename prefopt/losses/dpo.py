@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -26,7 +27,8 @@ class DPOOptions(LossOptions):
 
 def _declare(options: DPOOptions) -> Declarations:
     standard = options.divergence == "reverse_kl"
-    smoothed = options.label_smoothing > 0
+    eps = options.label_smoothing
+    smoothed = eps > 0
     return Declarations(
         needs_reference=not options.reference_free,
         length_normalized=options.length_normalize,
@@ -36,6 +38,8 @@ def _declare(options: DPOOptions) -> Declarations:
         bradley_terry=standard and not smoothed and not options.length_normalize,
         # with eps > 0 the loss is minimal at the finite margin log((1 - eps) / eps) and rises beyond it
         monotone=not smoothed,
+        # d/dm [(1 - eps) softplus(-beta m) + eps softplus(beta m)] = 0 at beta m = log((1 - eps) / eps)
+        target_margin=math.log((1.0 - eps) / eps) / options.beta if smoothed and standard else None,
     )
 
 

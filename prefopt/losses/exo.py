@@ -18,17 +18,19 @@ class EXOOptions(LossOptions):
     )
 
 
-@define_loss(
-    "exo_pair",
-    options=EXOOptions,
-    declarations=Declarations(
+def _declare(options: EXOOptions) -> Declarations:
+    eps = options.label_smoothing
+    return Declarations(
         needs_reference=True,
         listwise=False,
         reward_difference=True,
         bradley_terry=False,
         monotone=False,  # the KL is minimal at sigma(beta d) = 1 - eps and rises beyond it
-    ),
-)
+        target_margin=math.log((1.0 - eps) / eps) / options.beta,  # where sigma(beta d) = 1 - eps, the KL is 0
+    )
+
+
+@define_loss("exo_pair", options=EXOOptions, declarations=_declare)
 def exo_pair(scores: Scores, options: EXOOptions) -> LossOutput:
     """EXO: KL(p_theta || p_label) over the two orderings of a pair (Ji et al. 2024, arXiv 2402.00856, eq. 16).
 

@@ -21,6 +21,7 @@ def _declare(options: HingeOptions) -> Declarations:
         reward_difference=True,
         bradley_terry=False,
         monotone=True,
+        target_margin=1.0 / options.beta,  # the hinge reaches 0 at beta * d = 1 and stays there
     )
 
 

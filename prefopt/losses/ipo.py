@@ -28,6 +28,7 @@ def _declare(options: IPOOptions) -> Declarations:
         reward_difference=not average,
         bradley_terry=False,
         monotone=False,  # the square rises again once the margin passes 1 / (2 tau)
+        target_margin=1.0 / (2.0 * options.tau),  # eq. 17: the square vanishes at h_w - h_l = 1 / (2 tau)
     )
 
 

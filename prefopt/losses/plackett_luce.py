@@ -30,6 +30,7 @@ def _declare(options: PlackettLuceOptions) -> Declarations:
         needs_reference=not options.reference_free,
         length_normalized=options.length_normalize,
         listwise=True,
+        accepts_ties=options.ties == "breslow",
         reward_difference=not options.length_normalize,
         bradley_terry=not options.length_normalize,
         # Breslow pulls a tied best group together: raising one of two tied best responses raises the loss

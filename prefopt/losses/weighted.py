@@ -31,6 +31,7 @@ class WeightedLoss:
             needs_token_logps=any(d.needs_token_logps for d in decls),
             length_normalized=any(d.length_normalized for d in decls),
             listwise=all(d.listwise for d in decls),
+            accepts_ties=all(d.accepts_ties for d in decls),
             reward_difference=all(d.reward_difference for d in decls),
             bradley_terry=False,
             monotone=all(d.monotone for d in decls) and all(w >= 0 for w, _ in self.parts),

@@ -3,7 +3,8 @@
 A :class:`Case` holds plain Python numbers (so hypothesis shrinks them and prints them readably) and builds
 :class:`~prefopt.types.Scores` on demand, in any dtype. Every log-prob is <= 0. When the loss declares
 ``needs_token_logps`` the case carries per-token log-probs and the sequence log-prob is their sum, so
-``Scores.policy`` and ``Scores.token_policy`` agree; lengths are the token counts.
+``Scores.policy`` and ``Scores.token_policy`` agree; lengths are the token counts. Rankings are strict
+(0, 1, ..., K-1) except in :func:`tied_cases`, whose rows carry ranks with ties.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ class Row:
         reference: K summed log-probs log pi_ref(y_k | x), or None for reference-free losses.
         lengths: K response token counts.
         tokens: K tuples of per-token log-probs (``lengths[k]`` each), or None for sequence-level losses.
+        ranks: K non-decreasing ranks, 0 the best, equal ranks are ties; None for the strict ranking 0..K-1.
     """
 
     policy: Floats
     reference: Floats | None
     lengths: tuple[int, ...]
     tokens: tuple[Floats, ...] | None = None
+    ranks: tuple[int, ...] | None = None
 
     @property
     def num_slots(self) -> int:
@@ -82,7 +85,7 @@ class Case:
         for b, row in enumerate(self.rows):
             k = row.num_slots
             valid[b, :k] = True
-            ranks[b, :k] = torch.arange(k)
+            ranks[b, :k] = torch.arange(k) if row.ranks is None else torch.tensor(row.ranks)
             lengths[b, :k] = torch.tensor(row.lengths)
             policy[b, :k] = torch.tensor(row.policy, dtype=torch.float64)
             if row.reference is not None:
@@ -116,7 +119,8 @@ def shift_row(row: Row, policy_shift: float, reference_shift: float) -> Row:
     return replace(row, policy=policy, reference=reference)
 
 
-def _log_probs(magnitude: float, size: int) -> st.SearchStrategy[Floats]:
+def log_probs(magnitude: float, size: int) -> st.SearchStrategy[Floats]:
+    """``size`` log-probs, each in [-magnitude, 0]."""
     values = st.floats(min_value=-magnitude, max_value=0.0, allow_nan=False, allow_infinity=False)
     return st.tuples(*[values] * size)
 
@@ -129,13 +133,13 @@ def rows(draw, declarations: Declarations, *, slots: int, magnitude: float, max_
     """
     if declarations.needs_token_logps:
         lengths = draw(st.tuples(*[st.integers(1, max_tokens)] * slots))
-        tokens = tuple(draw(_log_probs(magnitude / max_tokens, n)) for n in lengths)
+        tokens = tuple(draw(log_probs(magnitude / max_tokens, n)) for n in lengths)
         policy = tuple(math.fsum(t) for t in tokens)
     else:
         lengths = draw(st.tuples(*[st.integers(1, 8)] * slots))
         tokens = None
-        policy = draw(_log_probs(magnitude, slots))
-    reference = draw(_log_probs(magnitude, slots)) if declarations.needs_reference else None
+        policy = draw(log_probs(magnitude, slots))
+    reference = draw(log_probs(magnitude, slots)) if declarations.needs_reference else None
     return Row(policy=policy, reference=reference, lengths=lengths, tokens=tokens)
 
 
@@ -160,3 +164,21 @@ def cases(
     else:
         counts = [draw(st.integers(low, high))] * size
     return Case(tuple(draw(rows(declarations, slots=k, magnitude=magnitude)) for k in counts))
+
+
+@st.composite
+def tied_ranks(draw, slots: tuple[int, int] = (3, 5)) -> tuple[int, ...]:
+    """Non-decreasing ranks of K responses, K in ``slots``: fewer rank levels than responses (at least one tie)
+    and at least two levels (the prompt still expresses a preference)."""
+    size = draw(st.integers(*slots))
+    levels = draw(st.integers(2, size - 1))
+    cuts = draw(st.lists(st.integers(1, size - 1), min_size=levels - 1, max_size=levels - 1, unique=True))
+    return tuple(sum(cut <= slot for cut in cuts) for slot in range(size))
+
+
+@st.composite
+def tied_cases(draw, declarations: Declarations, *, magnitude: float, batch: tuple[int, int] = (1, 3)) -> Case:
+    """A batch of prompts whose rankings all have ties (see :func:`tied_ranks`), K = 3..5, ragged."""
+    size = draw(st.integers(*batch))
+    ranked = [draw(tied_ranks()) for _ in range(size)]
+    return Case(tuple(replace(draw(rows(declarations, slots=len(r), magnitude=magnitude)), ranks=r) for r in ranked))

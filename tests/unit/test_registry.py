@@ -11,8 +11,10 @@ import torch
 
 import prefopt
 from prefopt.cli import main
-from prefopt.losses import loss_problems, registry
+from prefopt.losses import LossOptionsError, loss_problems, registry
 from prefopt.registry import IN_PROCESS, NO_PLUGINS_ENV, NameCollisionError, PluginLoadError, UnknownNameError
+from prefopt.verify import check_loss
+from tests.integration.runs import tiny_overrides
 
 GOOD_MODULE = """
 import torch.nn.functional as F
@@ -21,6 +23,27 @@ from prefopt import Declarations, LossOutput, define_loss
 @define_loss("{name}", declarations=Declarations(needs_reference=False))
 def loss(scores, options):
     '''Fake plugin loss: -log sigma(log pi(y_w) - log pi(y_l)).'''
+    margin = scores.policy[:, 0] - scores.policy[:, 1]
+    return LossOutput(loss=-F.logsigmoid(margin), rewards=scores.policy.detach())
+"""
+
+
+# declarations that raise while the option ``strict`` is True; ``{strict}`` is its default
+RAISING_DECLARATIONS = """
+import torch.nn.functional as F
+from pydantic import Field
+from prefopt import Declarations, LossOptions, LossOutput, define_loss
+
+class Options(LossOptions):
+    strict: bool = Field({strict})
+
+def declare(options):
+    if options.strict:
+        raise RuntimeError("declarations need a setting this plugin cannot read")
+    return Declarations(needs_reference=False)
+
+@define_loss("{name}", options=Options, declarations=declare)
+def loss(scores, options):
     margin = scores.policy[:, 0] - scores.policy[:, 1]
     return LossOutput(loss=-F.logsigmoid(margin), rewards=scores.policy.detach())
 """
@@ -77,6 +100,51 @@ def test_a_broken_plugin_is_reported_and_the_others_stay_usable(install):
     assert "fakebroken 1.0" in problems["broken_loss"]
     assert "broken_loss" not in {info.name for info in prefopt.list_losses()}
     assert prefopt.get_loss("dpo")(pair_scores()).loss.isfinite()
+
+
+def test_a_plugin_that_exits_on_import_or_whose_declarations_raise_is_listed_as_a_problem(install, capsys, tmp_path):
+    install("fakeexit", {"exit_loss": "import sys\nsys.exit('no accelerator found')\n"})
+    install("fakedeclare", {"declare_loss": RAISING_DECLARATIONS.format(name="declare_loss", strict=True)})
+    assert main(["losses"]) == 0
+    table, problems = capsys.readouterr().out.split("problems")
+    listed = {line.split()[0] for line in table.splitlines()[1:] if line.strip()}
+    assert {"dpo", "plackett_luce", "ipo"} <= listed and not {"exit_loss", "declare_loss"} & listed
+    assert "exit_loss: loss 'exit_loss' from distribution fakeexit 1.0" in problems
+    assert "SystemExit: no accelerator found" in problems
+    assert "declare_loss: loss 'declare_loss' from distribution fakedeclare 1.0" in problems
+    assert "RuntimeError: declarations need a setting this plugin cannot read" in problems
+    with pytest.raises(PluginLoadError, match=r"fakeexit 1\.0.*SystemExit"):
+        prefopt.get_loss("exit_loss")
+    with pytest.raises(PluginLoadError, match=r"fakedeclare 1\.0.*declarations for the default options raise"):
+        prefopt.get_loss("declare_loss")
+
+    # the other losses still verify and train
+    assert main(["verify", "hinge", "--max-examples", "3"]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    assert main(["train", *tiny_overrides(tmp_path, "run"), "loss.name=dpo", "optim.max_steps=1"]) == 0
+
+
+def test_declarations_that_raise_for_the_given_options_are_an_options_error_naming_the_provider(install):
+    install("fakelenient", {"lenient_loss": RAISING_DECLARATIONS.format(name="lenient_loss", strict=False)})
+    assert prefopt.get_loss("lenient_loss").declarations.needs_reference is False
+    with pytest.raises(LossOptionsError, match=r"'lenient_loss' from fakelenient 1\.0: .*these options raise Runtime"):
+        prefopt.get_loss("lenient_loss", strict=True)
+
+
+def test_a_keyboard_interrupt_while_importing_a_plugin_is_not_swallowed(install):
+    install("fakeinterrupt", {"interrupt_loss": "raise KeyboardInterrupt\n"})
+    with pytest.raises(KeyboardInterrupt):
+        prefopt.get_loss("interrupt_loss")
+
+
+def test_a_plugin_taking_a_builtin_name_does_not_fail_the_checks_of_other_builtins(install, capsys):
+    install("fakecollide", {"dpo": GOOD_MODULE.format(name="dpo")})
+    with pytest.raises(NameCollisionError):
+        prefopt.get_loss("dpo")
+    (result,) = check_loss("plackett_luce", max_examples=10, properties=["k2_equals_dpo"])
+    assert result.passed, result.counterexample
+    assert main(["verify", "plackett_luce", "--max-examples", "5"]) == 0
+    assert "PASS  k2_equals_dpo" in capsys.readouterr().out
 
 
 def test_two_distributions_providing_one_name_are_an_error_naming_both(install):

@@ -7,7 +7,8 @@ holds or raises :class:`~prefopt.verify.search.Violation`. Hypothesis-based chec
 Each module of this package registers its properties into :data:`PROPERTIES` with
 :func:`~prefopt.verify.property.register_property`, in definition order; :data:`MODULES` imports the modules in
 the order the properties run and are reported: stability (8.6), batch invariances (8.7), the reference and
-reward differences (8.3), monotonicity (8.5), Bradley-Terry (8.1, 8.2, 8.4, 8.8).
+reward differences (8.3, 8.11), length normalisation (8.9), monotonicity (8.5), target margins (8.10),
+Bradley-Terry (8.1, 8.2, 8.4, 8.8), ties (8.12).
 
 Notation: h = log pi_theta - log pi_ref (log pi_theta alone for reference-free losses), w the best response of a
 pair and l the other, beta the loss's ``beta`` option.
@@ -18,7 +19,7 @@ from importlib import import_module
 from prefopt.verify.property import PROPERTIES
 
 # the modules in the order their properties run and are reported; each registers its properties on import
-MODULES = ("stability", "invariance", "reference", "monotone", "bradley_terry")
+MODULES = ("stability", "invariance", "reference", "lengths", "monotone", "margin", "bradley_terry", "ties")
 for _module in MODULES:
     import_module(f"{__name__}.{_module}")
 

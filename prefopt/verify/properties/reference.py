@@ -1,5 +1,5 @@
-"""The reference and reward differences: a declared reference is read, and adding f(x) to a prompt's policy or
-reference log-probs changes nothing (Definition 1, Lemma 1; THEORY.md 8.3)."""
+"""The reference and reward differences: a declared reference is read, an undeclared one is ignored, and adding
+f(x) to a prompt's policy or reference log-probs changes nothing (Definition 1, Lemma 1; THEORY.md 8.3, 8.11)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ import torch
 from hypothesis import strategies as st
 
 from prefopt.losses import Loss
-from prefopt.verify.cases import Case, Row, shift_row
+from prefopt.verify.cases import Case, Row, log_probs, shift_row
 from prefopt.verify.property import register_property, unless_declared
-from prefopt.verify.search import Budget, Violation, close, exact_cases, expect_close, holds, loss_value
+from prefopt.verify.search import (
+    EXACT_MAGNITUDE,
+    Budget,
+    Violation,
+    close,
+    exact_cases,
+    expect_close,
+    holds,
+    loss_value,
+)
 
 REFERENCE_PROBES = 16
 
@@ -38,6 +47,43 @@ def reference_used(loss: Loss, budget: Budget) -> None:
     raise Violation(
         f"declares needs_reference, yet moving pi_ref changed the loss on none of {REFERENCE_PROBES} batches"
     )
+
+
+def _skip_reference_ignored(loss: Loss) -> str | None:
+    return "the loss declares needs_reference" if loss.declarations.needs_reference else None
+
+
+@register_property(
+    "reference_ignored",
+    "a loss that declares needs_reference=False gives the same loss and gradients whatever Scores.reference "
+    "holds, None included (8.11)",
+    skip=_skip_reference_ignored,
+)
+def reference_ignored(loss: Loss, budget: Budget) -> None:
+    """A reference-free loss may be trained next to one that needs pi_ref (a weighted sum), and then receives
+    the reference log-probs too: it must not read them (e.g. through ``Scores.log_ratio()``)."""
+
+    def test(example: tuple[Case, tuple[tuple[float, ...], ...]]) -> None:
+        case, references = example
+        given = Case(tuple(replace(row, reference=ref) for row, ref in zip(case.rows, references, strict=True)))
+        without, without_leaf = case.scores(grad=True)
+        with_reference, with_leaf = given.scores(grad=True)
+        value_without, value_with = loss(without).loss, loss(with_reference).loss
+        expect_close(float(value_with.detach()), float(value_without.detach()), "loss with a reference vs with None")
+        value_without.backward()
+        value_with.backward()
+        if not torch.allclose(with_leaf.grad, without_leaf.grad, rtol=1e-7, atol=1e-12):
+            raise Violation(
+                f"a reference changes the gradient: {with_leaf.grad.tolist()} vs {without_leaf.grad.tolist()} "
+                "without one"
+            )
+
+    strategy = exact_cases(loss).flatmap(
+        lambda case: st.tuples(
+            st.just(case), st.tuples(*[log_probs(EXACT_MAGNITUDE, row.num_slots) for row in case.rows])
+        )
+    )
+    holds(strategy, test, budget)
 
 
 def _probe_case(loss: Loss, generator: torch.Generator) -> Case:

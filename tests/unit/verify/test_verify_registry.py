@@ -25,14 +25,19 @@ def test_properties_run_in_the_order_of_theory_section_8():
         "batch_order",
         "k_padding",
         "reference_used",
+        "reference_ignored",
         "shift_policy",
         "shift_reference",
+        "length_normalization",
         "monotone",
+        "target_margin",
         "bradley_terry_value",
         "bradley_terry_gradient",
         "uniform_policy",
         "k2_equals_dpo",
         "tabular_optimum",
+        "tie_symmetry",
+        "breslow_ties",
     ]
     assert all(isinstance(p, Property) and p.name == name for name, p in PROPERTIES.items())
 
