@@ -1,12 +1,14 @@
 """The run configuration: one pydantic model, loaded from YAML with ``key=value`` overrides.
 
 Defaults follow the DPO paper (App. B): RMSprop, learning rate 1e-6, linear warm-up over 150 steps, beta 0.1,
-batch 64. Unknown keys and invalid values are errors that name the key.
+batch 64. Unknown keys and invalid values are errors that name the key. Options of a loss belong to the loss named
+beside them: an override of ``loss.name`` to another loss drops the options the file gave for the one it named.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from pathlib import Path, PurePath
 from typing import Any, Literal
 
 import yaml
@@ -27,7 +29,9 @@ class LoraConfig(_Section):
 class ModelConfig(_Section):
     path: str | None = Field(None, description="local model directory, or a .gguf file; None builds `preset`")
     preset: Literal["tiny", "small"] = Field("tiny", description="built-in architecture used when path is None")
-    tokenizer: str = Field("bytes", description="for presets: 'bytes' (any text) or 'quickstart' (its vocabulary)")
+    tokenizer: Literal["bytes", "quickstart"] = Field(
+        "bytes", description="for presets: 'bytes' (any text) or 'quickstart' (its vocabulary)"
+    )
     reference_path: str | None = Field(None, description="reference model; None: the policy's initial weights")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     gradient_checkpointing: bool = False
@@ -60,14 +64,35 @@ class OptimConfig(_Section):
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
 
 
+CACHE_DIR_VARIABLE = "PREFOPT_CACHE_DIR"
+DEFAULT_CACHE_DIR = "~/.cache/prefopt/reference"
+
+
+def default_cache_dir() -> str:
+    """``$PREFOPT_CACHE_DIR`` when set, else ``~/.cache/prefopt/reference``: the one default of every command."""
+    return os.environ.get(CACHE_DIR_VARIABLE) or DEFAULT_CACHE_DIR
+
+
 class ReferenceConfig(_Section):
     cache: bool = Field(True, description="precompute reference log-probs once; False keeps a live reference model")
-    cache_dir: str = Field("~/.cache/prefopt/reference", description="where reference caches live")
+    cache_dir: str = Field(default_factory=default_cache_dir, description="where reference caches live")
     batch_size: int = Field(16, gt=0, description="prompts per forward pass while building the cache")
 
 
+def default_output_dir(data_path: str | None) -> str:
+    """``runs/<folder>-<name>`` of the data file (its name without extensions, after the name of the folder it
+    is given in, if any): ``hh-rlhf/helpful-base/test.jsonl.gz`` -> ``runs/helpful-base-test``; ``runs/prefopt``
+    without a data file (the quickstart configuration names its own, ``runs/quickstart``)."""
+    if data_path is None:
+        return "runs/prefopt"
+    path = PurePath(data_path.rstrip("/\\") or data_path)
+    name = path.name.split(".")[0] or path.name
+    folder = path.parent.name
+    return str(PurePath("runs") / (f"{folder}-{name}" if folder and folder != ".." else name))
+
+
 class LoggingConfig(_Section):
-    output_dir: str = "runs/quickstart"
+    output_dir: str | None = Field(None, description="None: runs/<data folder>-<data name>, or runs/prefopt")
     log_every: int = Field(10, gt=0)
     eval_every: int = Field(50, ge=0, description="0: evaluate only at the start and the end")
     save_every: int = Field(0, ge=0, description="checkpoint interval in steps; 0: only the final save")
@@ -81,15 +106,15 @@ LossSpec = str | dict[str, Any] | list[dict[str, Any]]
 
 class RunConfig(_Section):
     seed: int = 0
-    model: ModelConfig = ModelConfig()
-    data: DataConfig = DataConfig()
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
     loss: LossSpec = Field(
         default_factory=lambda: {"name": "dpo"},
         description="a loss name, {name, pairs, **options}, or a list of such entries each with a weight",
     )
-    optim: OptimConfig = OptimConfig()
-    reference: ReferenceConfig = ReferenceConfig()
-    logging: LoggingConfig = LoggingConfig()
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")
     def _check_batch(self) -> RunConfig:
@@ -98,6 +123,12 @@ class RunConfig(_Section):
                 f"optim.batch_size ({self.optim.batch_size}) must be a multiple of "
                 f"optim.micro_batch_size ({self.optim.micro_batch_size})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _resolve_output_dir(self) -> RunConfig:
+        if self.logging.output_dir is None:
+            self.logging.output_dir = default_output_dir(self.data.path)
         return self
 
 
@@ -153,10 +184,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"configuration {path} must be a mapping at the top level")
         tree = loaded or {}
-    for key, value in parse_overrides(overrides or []):
+    # a new loss name first: options given on the command line then belong to the loss it names
+    for key, value in sorted(parse_overrides(overrides or []), key=lambda item: item[0] != "loss.name"):
         if key.startswith("loss."):  # options of a loss given by name alone live in a mapping
             loss = tree.get("loss", RunConfig().loss)
             tree["loss"] = {"name": loss} if isinstance(loss, str) else loss
+        if key == "loss.name" and isinstance(tree["loss"], dict) and tree["loss"].get("name") != value:
+            tree["loss"] = {}  # the file's options were for the loss it named
         _set_dotted(tree, key, value)
     if overrides:
         source += " + overrides"

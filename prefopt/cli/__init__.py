@@ -36,5 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except _user_errors() as error:
-        print(f"prefopt {args.command}: {error}", file=sys.stderr)
+        print(f"prefopt {args.command}: {error}{_way_out(error)}", file=sys.stderr)
         return 2
+
+
+def _way_out(error: BaseException) -> str:
+    """For a bad row met with ``data.on_error=raise``: how to go on without it."""
+    from prefopt.data.errors import PreferenceDataError
+
+    if isinstance(error, PreferenceDataError) and error.row is not None:
+        return "; set data.on_error=skip to skip such rows and count them"
+    return ""

@@ -1,4 +1,8 @@
-"""``prefopt cache build|info|clear``: the reference log-prob caches."""
+"""``prefopt cache build|info|clear``: the reference log-prob caches.
+
+Every action finds the cache directory as training does, from the run configuration (``reference.cache_dir``;
+default ``$PREFOPT_CACHE_DIR``, else ``~/.cache/prefopt/reference``); ``info`` and ``clear`` also take ``--dir``.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,6 @@ import argparse
 from pathlib import Path
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
-from prefopt.config import ReferenceConfig
-
-DEFAULT_DIR = ReferenceConfig().cache_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,19 +21,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=build_cache)
 
     info = actions.add_parser("info", help="list the caches of a directory")
-    info.add_argument("--dir", default=DEFAULT_DIR, help=f"cache directory (default {DEFAULT_DIR})")
+    _add_directory_arguments(info)
     info.set_defaults(handler=show_info)
 
     clear = actions.add_parser("clear", help="delete one cache (by digest prefix) or all of a directory")
-    clear.add_argument("digest", nargs="?", help="digest or unique prefix; omitted: every cache")
-    clear.add_argument("--dir", default=DEFAULT_DIR, help=f"cache directory (default {DEFAULT_DIR})")
+    clear.add_argument("--digest", help="digest or unique prefix; omitted: every cache")
+    _add_directory_arguments(clear)
     clear.set_defaults(handler=clear_caches)
+
+
+def _add_directory_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument(
+        "--dir",
+        help="cache directory (default: reference.cache_dir of the configuration, as prefopt train uses it)",
+    )
+
+
+def cache_directory(args: argparse.Namespace) -> Path:
+    """``--dir``, else the ``reference.cache_dir`` of ``[CONFIG] [key=value ...]``."""
+    directory = args.dir if args.dir is not None else config_from_arguments(args.items).reference.cache_dir
+    return Path(directory).expanduser()
 
 
 def build_cache(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.models import load_tokenizer
     from prefopt.engine.setup import prepare_splits
+    from prefopt.engine.summary import settings_block
     from prefopt.reference import reference_caches
 
     config = config_from_arguments(args.items)
@@ -42,7 +58,9 @@ def build_cache(args: argparse.Namespace) -> int:
     for line in splits.reports:
         accelerator.print(line)
     # one cache per split, as training uses them
-    for cache in reference_caches(config, tokenizer, [splits.train, splits.eval], accelerator):
+    caches = list(reference_caches(config, tokenizer, [splits.train, splits.eval], accelerator))
+    accelerator.print(settings_block(config, splits, reference=caches))
+    for cache in caches:
         accelerator.print(f"reference cache ready: {cache.path} ({len(cache)} examples)")
     accelerator.end_training()
     return 0
@@ -51,11 +69,12 @@ def build_cache(args: argparse.Namespace) -> int:
 def show_info(args: argparse.Namespace) -> int:
     from prefopt.reference import cache_info
 
-    directory = Path(args.dir).expanduser()
+    directory = cache_directory(args)
     entries = cache_info(directory)
     if not entries:
         print(f"no reference caches in {directory}")
         return 0
+    print(f"reference caches in {directory}:")
     for entry in entries:
         if entry.error:
             print(f"{entry.digest[:16]}  unreadable ({entry.error})  {entry.path}")
@@ -71,7 +90,7 @@ def show_info(args: argparse.Namespace) -> int:
 def clear_caches(args: argparse.Namespace) -> int:
     from prefopt.reference import clear_cache
 
-    directory = Path(args.dir).expanduser()
+    directory = cache_directory(args)
     try:
         removed = clear_cache(directory, args.digest)
     except (FileNotFoundError, ValueError) as error:

@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.engine.evaluate import evaluate
     from prefopt.engine.models import load_model, load_tokenizer
     from prefopt.engine.setup import policy_source, prepare_evaluation_data
+    from prefopt.engine.summary import settings_block
     from prefopt.losses import build_loss
     from prefopt.reference import reference_log_probs
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     reference = None
     if loss.declarations.needs_reference:
         reference = reference_log_probs(config, tokenizer, [data.eval], model, accelerator)
+    accelerator.print(settings_block(config, data, loss=loss, reference=reference))
     metrics = evaluate(
         model,
         data.eval,

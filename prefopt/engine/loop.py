@@ -36,6 +36,7 @@ from prefopt.engine.resume import ResumeRefused, check_resume, config_changes, d
 from prefopt.engine.setup import policy_source, prepare_splits
 from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
+from prefopt.engine.summary import settings_block
 from prefopt.losses import NonFiniteLossError, build_loss
 from prefopt.reference import ReferenceLogProbs, reference_log_probs
 
@@ -121,6 +122,8 @@ class Trainer:
         if config.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.steps = total_steps(config, len(self.splits.train))
+        training = (self.steps, self.accumulation, world)
+        self.print(settings_block(config, self.splits, loss=self.loss, reference=self.reference, training=training))
         optimizer = build_optimizer(self.model, optim)
         # the schedule counts optimizer steps of the global batch; accelerate's scheduler wrapper would step it
         # once per process, so it stays unwrapped and is only registered for checkpoints

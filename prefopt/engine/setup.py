@@ -11,31 +11,39 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from prefopt import quickstart
-from prefopt.config import RunConfig
+from prefopt.config import ConfigError, RunConfig
 from prefopt.data import load_preferences, split_examples, tokenize_examples
 from prefopt.data.batch import TokenizedExample
 from prefopt.engine.models import ModelSource, resolve_source
 
 QUICKSTART_SEED = 1234
+UNKNOWN_TOKEN_LIMIT = 0.05  # share of <unk> tokens above which the tokenizer does not fit the data
 
 
 @dataclass
 class Splits:
-    """Tokenised training and held-out examples, with the human-readable reports of how they were made."""
+    """Tokenised training and held-out examples, with the human-readable reports of how they were made.
+
+    ``skipped``: rows left out while loading; ``truncated_prompts`` / ``truncated_responses``: examples whose
+    prompt / some response was cut; ``dropped``: examples left out by tokenisation (all files and splits together).
+    """
 
     train: list[TokenizedExample]
     eval: list[TokenizedExample]
     reports: list[str]
+    skipped: int = 0
+    truncated_prompts: int = 0
+    truncated_responses: int = 0
+    dropped: int = 0
 
 
-def _load(path: str | None, config: RunConfig) -> tuple[list, str]:
+def _load(path: str | None, config: RunConfig):
     if path is None:
         records = quickstart.generate(config.data.quickstart_size, seed=QUICKSTART_SEED)
         source = datasets.Dataset.from_list(records)
     else:
         source = path
-    examples, report = load_preferences(source, format=config.data.format, on_error=config.data.on_error)
-    return examples, report.summary()
+    return load_preferences(source, format=config.data.format, on_error=config.data.on_error)
 
 
 def _tokenize(examples: list, config: RunConfig, tokenizer: PreTrainedTokenizerBase, name: str, *, required: bool):
@@ -47,29 +55,72 @@ def _tokenize(examples: list, config: RunConfig, tokenizer: PreTrainedTokenizerB
         on_overflow=config.data.on_overflow,
     )
     report.check_kept(name, required=required)
-    return ids, f"{name}: {report.summary()}"
+    check_known_tokens(ids, tokenizer, config, name)
+    return ids, report
+
+
+def check_known_tokens(
+    examples: list[TokenizedExample], tokenizer: PreTrainedTokenizerBase, config: RunConfig, part: str
+) -> None:
+    """Refuse a tokenizer that maps more than 5% of the tokens of ``part`` to its unknown token.
+
+    Raises:
+        ConfigError: naming the tokenizer, the share of unknown tokens and the fix.
+    """
+    unknown_id = tokenizer.unk_token_id
+    if unknown_id is None:
+        return
+    total = unknown = 0
+    for example in examples:
+        for ids in (example.prompt_ids, *example.response_ids):
+            total += len(ids)
+            unknown += ids.count(unknown_id)
+    if not total or unknown / total <= UNKNOWN_TOKEN_LIMIT:
+        return
+    if config.model.path is None:
+        which = f"model.tokenizer={config.model.tokenizer}"
+        fix = "set model.tokenizer=bytes (one token per byte, any text) or give a model.path with its own tokenizer"
+    else:
+        which = f"the tokenizer of {config.model.path}"
+        fix = "use a model whose tokenizer covers this text"
+    raise ConfigError(
+        f"{which} maps {unknown / total:.0%} of the {total} tokens of the {part} examples to "
+        f"{tokenizer.unk_token} (more than {UNKNOWN_TOKEN_LIMIT:.0%}): it does not fit this data; {fix}"
+    )
 
 
 def prepare_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
     """Load, validate, split and tokenise the configured data (the bundled quickstart data when no path)."""
     examples, load_report = _load(config.data.path, config)
-    reports = [load_report]
+    loads = [load_report]
     if config.data.eval_path is not None:
         train = examples
-        held_out, eval_report = _load(config.data.eval_path, config)
-        reports.append(eval_report)
+        held_out, eval_load = _load(config.data.eval_path, config)
+        loads.append(eval_load)
     else:
         train, held_out = split_examples(examples, config.data.eval_fraction, seed=config.seed)
     train_ids, train_report = _tokenize(train, config, tokenizer, "train", required=True)
     eval_ids, eval_report = _tokenize(held_out, config, tokenizer, "eval", required=False)
-    return Splits(train=train_ids, eval=eval_ids, reports=[*reports, train_report, eval_report])
+    return _splits(train_ids, eval_ids, loads, {"train": train_report, "eval": eval_report})
 
 
 def prepare_evaluation_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
     """Every example of ``data.eval_path`` (or of ``data.path`` when there is none) as the held-out split."""
     examples, load_report = _load(config.data.eval_path or config.data.path, config)
     eval_ids, eval_report = _tokenize(examples, config, tokenizer, "eval", required=True)
-    return Splits(train=[], eval=eval_ids, reports=[load_report, eval_report])
+    return _splits([], eval_ids, [load_report], {"eval": eval_report})
+
+
+def _splits(train: list, held_out: list, loads: list, tokenized: dict) -> Splits:
+    return Splits(
+        train=train,
+        eval=held_out,
+        reports=[*(r.summary() for r in loads), *(f"{name}: {r.summary()}" for name, r in tokenized.items())],
+        skipped=sum(r.num_skipped for r in loads),
+        truncated_prompts=sum(r.truncated_prompts for r in tokenized.values()),
+        truncated_responses=sum(r.truncated_responses for r in tokenized.values()),
+        dropped=sum(sum(r.dropped.values()) for r in tokenized.values()),
+    )
 
 
 def policy_source(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> ModelSource:

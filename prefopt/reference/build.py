@@ -128,5 +128,5 @@ def _assemble(
     index = torch.tensor(order, dtype=torch.long)
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return ReferenceCache(
-        path, fingerprint, [keys[i] for i in order], values[index], lengths[index], created, batch_size
+        path, fingerprint, [keys[i] for i in order], values[index], lengths[index], created, batch_size, built=True
     )

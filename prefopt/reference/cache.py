@@ -50,6 +50,7 @@ class ReferenceCache:
         lengths: (N, K) int64 response token counts; 0 on padding slots.
         created: ISO 8601 UTC time the values were computed.
         batch_size: examples per forward pass when they were computed.
+        built: computed by this process (a cache miss) rather than read from the file (a hit).
     """
 
     path: Path
@@ -59,6 +60,7 @@ class ReferenceCache:
     lengths: Tensor
     created: str
     batch_size: int
+    built: bool = False
 
     def __post_init__(self) -> None:
         self._rows = {key: row for row, key in enumerate(self.keys)}

@@ -1,7 +1,10 @@
+from pathlib import Path
+
 import pytest
 
 from prefopt.cli.common import config_from_arguments
-from prefopt.config import ConfigError, RunConfig, dump_config, load_config
+from prefopt.config import CACHE_DIR_VARIABLE, ConfigError, RunConfig, dump_config, load_config
+from prefopt.losses import build_loss
 
 
 def test_defaults_follow_the_paper():
@@ -56,3 +59,67 @@ def test_cli_arguments_default_to_the_bundled_quickstart():
     config = config_from_arguments(["optim.lr=0.01"])
     assert config.model.tokenizer == "quickstart"
     assert config.optim.lr == 0.01
+
+
+def test_user_data_or_config_file_start_from_the_documented_defaults(tmp_path):
+    """The quickstart's toy settings (AdamW 1e-3, 64 tokens, its vocabulary, runs/quickstart) stay with its data."""
+    defaults = RunConfig()
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("seed: 3\n")
+    for items in (["data.path=hh/helpful-base/test.jsonl.gz"], [str(run_file)]):
+        config = config_from_arguments(items)
+        assert config.optim == defaults.optim
+        assert config.data.max_length == defaults.data.max_length
+        assert config.data.max_prompt_length == defaults.data.max_prompt_length
+        assert config.model.tokenizer == "bytes"
+        assert config.reference.cache_dir == defaults.reference.cache_dir
+        assert config.logging.output_dir != "runs/quickstart"
+    assert config_from_arguments(["data.path=hh/helpful-base/test.jsonl.gz"]).logging.output_dir == str(
+        Path("runs/helpful-base-test")
+    )
+
+
+@pytest.mark.parametrize(
+    "data_path,output_dir",
+    [
+        ("prefs.jsonl", "runs/prefs"),
+        ("data/prefs.jsonl", "runs/data-prefs"),
+        ("../shared/data/hh-rlhf/harmless-base/test.jsonl.gz", "runs/harmless-base-test"),
+        ("../prefs.parquet", "runs/prefs"),
+        ("corpora/hh/", "runs/corpora-hh"),
+        (None, "runs/prefopt"),
+    ],
+)
+def test_default_output_dir_is_named_after_the_data(data_path, output_dir):
+    overrides = [] if data_path is None else [f"data.path={data_path}"]
+    assert load_config(None, overrides).logging.output_dir == str(Path(output_dir))
+    assert load_config(None, [*overrides, "logging.output_dir=elsewhere"]).logging.output_dir == "elsewhere"
+
+
+@pytest.mark.parametrize("name", ["ipo", "sft"])
+def test_a_new_loss_name_does_not_inherit_the_options_of_the_files_loss(tmp_path, name):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("loss: {name: dpo, beta: 0.3, label_smoothing: 0.1}\n")
+    for items in ([f"loss.name={name}"], [str(run_file), f"loss.name={name}"]):
+        config = config_from_arguments(items)
+        assert config.loss == {"name": name}
+        assert build_loss(config.loss).name == name
+    # options given beside the new name belong to it, in whichever order
+    assert load_config(run_file, ["loss.tau=0.5", "loss.name=ipo"]).loss == {"name": "ipo", "tau": 0.5}
+    assert load_config(run_file, ["loss.name=dpo"]).loss == {"name": "dpo", "beta": 0.3, "label_smoothing": 0.1}
+
+
+def test_model_tokenizer_is_validated_with_the_configuration():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["model.tokenizer=byte", "optim.lr=-1"])
+    message = str(error.value)
+    assert "model.tokenizer: Input should be 'bytes' or 'quickstart'" in message
+    assert "optim.lr" in message  # one message for every problem
+
+
+def test_one_default_cache_directory_respects_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv(CACHE_DIR_VARIABLE, raising=False)
+    assert RunConfig().reference.cache_dir == "~/.cache/prefopt/reference"
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path))
+    for items in ([], ["data.path=prefs.jsonl"], ["optim.lr=0.1"]):
+        assert config_from_arguments(items).reference.cache_dir == str(tmp_path)

@@ -1,0 +1,139 @@
+"""The settings a run goes by, printed as one block at its start by ``prefopt train``, ``eval`` and ``cache build``.
+
+Every value is the resolved one (defaults included), so the block answers "what did this run use?" without
+reading the configuration file: model and tokenizer, data and split sizes, lengths, loss and its options,
+optimisation, steps, precision, output directory and where the reference log-probs come from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from prefopt.config import RunConfig
+from prefopt.engine.setup import Splits
+from prefopt.losses import Loss, WeightedLoss
+from prefopt.reference.cache import ReferenceCache
+from prefopt.reference.sources import AdapterDisabledReference, CachedReference, LiveReference
+
+HEADER = "settings:"
+
+
+def describe_model(config: RunConfig) -> str:
+    """``runs/sft/final`` or ``preset tiny (random weights, seed 0)``."""
+    if config.model.path is not None:
+        return config.model.path
+    return f"preset {config.model.preset} (random weights, seed {config.seed})"
+
+
+def describe_loss(loss: Loss | WeightedLoss) -> str:
+    """``dpo (beta=0.1, label_smoothing=0.0, pairs=all)``; a weighted sum as ``1 x dpo (...) + 0.5 x sft (...)``."""
+    if isinstance(loss, WeightedLoss):
+        return " + ".join(f"{weight:g} x {describe_loss(part)}" for weight, part in loss.parts)
+    options = [f"{key}={value}" for key, value in loss.options.model_dump(mode="json").items()]
+    return f"{loss.name} ({', '.join([*options, f'pairs={loss.pairs}'])})"
+
+
+def describe_reference(config: RunConfig, reference: object) -> str:
+    """Where the reference log-probs come from: the model, then its cache hits and builds, or a live model."""
+    if isinstance(reference, AdapterDisabledReference):
+        return "live: the policy with its LoRA adapters off"
+    model = config.model.reference_path or describe_model(config)
+    if isinstance(reference, LiveReference):
+        return f"live frozen model {model}"
+    caches = reference.caches if isinstance(reference, CachedReference) else list(reference)
+    return f"{model}; {describe_caches(config, caches)}"
+
+
+def describe_caches(config: RunConfig, caches: Sequence[ReferenceCache]) -> str:
+    """``cache in DIR: hit 3f2a9c1d0e5b7a21 (2119 examples), built 0a9b... (235 examples)``."""
+    entries = [
+        f"{'built' if cache.built else 'hit'} {cache.fingerprint.digest[:16]} ({len(cache)} examples)"
+        for cache in caches
+    ]
+    return f"cache in {config.reference.cache_dir}: {', '.join(entries)}"
+
+
+def _data(config: RunConfig, splits: Splits) -> str:
+    data = config.data
+    quickstart = f"the bundled quickstart data ({data.quickstart_size} examples)"
+    if not splits.train:  # evaluation: every example of one file
+        source, sizes = data.eval_path or data.path or quickstart, f"{len(splits.eval)} examples"
+    else:
+        source = data.path or quickstart
+        if data.eval_path is not None:
+            held_out = f"held-out {len(splits.eval)} from {data.eval_path}"
+        else:
+            held_out = f"held-out {len(splits.eval)} (data.eval_fraction={data.eval_fraction})"
+        sizes = f"train {len(splits.train)}, {held_out}"
+    return (
+        f"{source} (format {data.format}, on_error {data.on_error}): {sizes}; skipped {splits.skipped} rows, "
+        f"dropped {splits.dropped}, truncated {splits.truncated_prompts} prompts and "
+        f"{splits.truncated_responses} examples' responses"
+    )
+
+
+def _optimisation(config: RunConfig, num_train: int, steps: int, accumulation: int, processes: int) -> list[tuple]:
+    optim = config.optim
+    clip = "off" if optim.max_grad_norm is None else f"{optim.max_grad_norm:g}"
+    per_epoch = math.ceil(num_train / optim.batch_size)
+    if optim.max_steps is not None:
+        length = f"{steps} (optim.max_steps; {steps * optim.batch_size / num_train:.2g} epochs of {per_epoch} steps)"
+    else:
+        length = f"{steps} (optim.epochs={optim.epochs:g}; an epoch is {per_epoch} steps)"
+    return [
+        (
+            "optimizer",
+            f"{optim.optimizer}, lr {optim.lr:g}, warm-up {optim.warmup_steps} steps then {optim.schedule}, "
+            f"weight decay {optim.weight_decay:g}, max grad norm {clip}",
+        ),
+        (
+            "batch",
+            f"{optim.batch_size} prompts per step = {optim.micro_batch_size} per forward pass x {accumulation} "
+            f"accumulation x {processes} process(es)",
+        ),
+        ("steps", length),
+    ]
+
+
+def settings_block(
+    config: RunConfig,
+    splits: Splits,
+    *,
+    loss: Loss | WeightedLoss | None = None,
+    reference: object | None = None,
+    training: tuple[int, int, int] | None = None,
+) -> str:
+    """The block printed at the start of a run.
+
+    Args:
+        config: the resolved configuration.
+        splits: the prepared data (sizes and what was skipped, dropped, truncated).
+        loss: the built loss (``prefopt cache build`` has none).
+        reference: the run's reference source (``CachedReference``, ``LiveReference``, ...), a list of
+            :class:`ReferenceCache` (``prefopt cache build``), or None for a reference-free loss.
+        training: (steps, accumulation steps, processes) of a training run; None for eval and cache build.
+    """
+    model = config.model
+    tokenizer = f"{model.tokenizer} (built in)" if model.path is None else f"the model's, from {model.path}"
+    rows = [("model", describe_model(config)), ("tokenizer", tokenizer), ("data", _data(config, splits))]
+    rows.append(
+        (
+            "lengths",
+            f"max_length {config.data.max_length}, max_prompt_length {config.data.max_prompt_length}, "
+            f"on_overflow {config.data.on_overflow}",
+        )
+    )
+    if loss is not None:
+        rows.append(("loss", describe_loss(loss)))
+    if training is not None:
+        rows.extend(_optimisation(config, len(splits.train), *training))
+    rows.append(("precision", f"weights {model.dtype}, mixed precision {config.optim.mixed_precision}"))
+    if reference is not None:
+        rows.append(("reference", describe_reference(config, reference)))
+    elif loss is not None:
+        rows.append(("reference", f"none (loss {loss.name} needs no reference)"))
+    if training is not None:
+        rows.append(("output", config.logging.output_dir))
+    width = max(len(label) for label, _ in rows)
+    return "\n".join([HEADER, *(f"  {label:<{width}}  {text}" for label, text in rows)])
