@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
@@ -75,7 +76,7 @@ def clear_caches(args: argparse.Namespace) -> int:
     try:
         removed = clear_cache(directory, args.digest)
     except (FileNotFoundError, ValueError) as error:
-        print(f"prefopt cache clear: {error}")
+        print(f"prefopt cache clear: {error}", file=sys.stderr)
         return 2
     print(f"removed {len(removed)} file(s) from {directory}")
     return 0
