@@ -49,6 +49,7 @@ def paths(tmp_path):
         ("model.path={}/absent", "model.path {}/absent does not exist; " + EXPECTED_MODEL),
         ("model.path={}/untokenized", "model.path {}/untokenized has no tokenizer: a model directory needs"),
         ("model.path={}/no-weights", "cannot load a causal LM from {}/no-weights: "),
+        ("model.reference_path={}/empty", "model.reference_path {}/empty is a directory without config.json"),
         ("model.tokenizer=words", "model.tokenizer 'words' is not one of bytes, quickstart"),
         ("logging.output_dir={}/file.txt", "{}/file.txt: exists and is not a directory, where a directory is needed"),
         ("reference.cache_dir={}/file.txt", "{}/file.txt is a file, or lies under one, where a directory is needed"),
