@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache")
@@ -25,18 +26,59 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe a problem with the user's input: printed as one message, without a traceback."""
     from prefopt.config import ConfigError
     from prefopt.data.errors import PreferenceDataError
+    from prefopt.engine.models import ModelPathError
     from prefopt.losses import LossContractError, LossOptionsError
+    from prefopt.reference import ReferenceCacheError
     from prefopt.registry import RegistryError
 
-    return ConfigError, PreferenceDataError, LossOptionsError, LossContractError, RegistryError, FileNotFoundError
+    return (
+        ConfigError,
+        PreferenceDataError,
+        LossOptionsError,
+        LossContractError,
+        RegistryError,
+        ModelPathError,
+        ReferenceCacheError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    )
+
+
+_PATH_PROBLEMS = {
+    FileExistsError: "exists and is not a directory, where a directory is needed",
+    NotADirectoryError: "a part of this path is a file, where a directory is needed",
+    IsADirectoryError: "is a directory, where a file is needed",
+    PermissionError: "permission denied",
+}
+
+
+def describe(error: BaseException) -> str:
+    """The one-line message of a user error; an operating-system error on a path the user gave names the path
+    and the problem in words."""
+    problem = _PATH_PROBLEMS.get(type(error))
+    if isinstance(error, OSError) and error.filename is not None and problem is not None:
+        return f"{error.filename}: {problem}"
+    return str(error)
+
+
+def is_main_process() -> bool:
+    """Whether this process speaks for the run: the only one, or rank 0 of a launch (``torchrun``,
+    ``accelerate launch``), read from the launcher's ``RANK`` (else ``LOCAL_RANK``) without starting anything."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; a mistake in the input is one message on stderr (from rank 0 alone when several
+    processes run, which all see the same input) and exit status 2 on every process."""
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.handler(args) or 0)
     except _user_errors() as error:
-        print(f"prefopt {args.command}: {error}{_way_out(error)}", file=sys.stderr)
+        if is_main_process():
+            print(f"prefopt {args.command}: {describe(error)}{_way_out(error)}", file=sys.stderr)
         return 2
 
 

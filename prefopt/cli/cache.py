@@ -7,6 +7,7 @@ default ``$PREFOPT_CACHE_DIR``, else ``~/.cache/prefopt/reference``); ``info`` a
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
@@ -94,7 +95,7 @@ def clear_caches(args: argparse.Namespace) -> int:
     try:
         removed = clear_cache(directory, args.digest)
     except (FileNotFoundError, ValueError) as error:
-        print(f"prefopt cache clear: {error}")
+        print(f"prefopt cache clear: {error}", file=sys.stderr)
         return 2
     print(f"removed {len(removed)} file(s) from {directory}")
     return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from prefopt.cli.common import add_config_arguments, config_from_arguments
+from prefopt.cli.common import add_config_arguments
+from prefopt.cli.eval_config import evaluation_setup, require_reference
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="preference accuracy and margins of model.path against model.reference_path",
         description=(
             "Evaluate model.path on every example of data.eval_path (or data.path) with the configured loss's "
-            "implicit rewards; reference-based losses compare against model.reference_path."
+            "implicit rewards; reference-based losses compare against model.reference_path. A final/ directory "
+            "of a prefopt run is evaluated with the settings recorded in its prefopt.yaml (under the command "
+            "line's overrides) and against the reference it was trained against."
         ),
     )
     add_config_arguments(parser)
@@ -31,22 +34,22 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.losses import build_loss
     from prefopt.reference import reference_log_probs
 
-    config = config_from_arguments(args.items)
+    setup = evaluation_setup(args.items)
+    config = setup.config
     loss = build_loss(config.loss)
-    if loss.declarations.needs_reference and config.model.reference_path is None:
-        raise SystemExit(
-            f"prefopt eval: loss {loss.name!r} compares the model with a reference; set model.reference_path"
-        )
+    reference_config = require_reference(setup, loss.name) if loss.declarations.needs_reference else None
     accelerator = make_accelerator()
+    for line in setup.lines:
+        accelerator.print(line)
     tokenizer = load_tokenizer(config.model)
     data = prepare_evaluation_data(config, tokenizer)
     for line in data.reports:
         accelerator.print(line)
     model = load_model(policy_source(config, tokenizer), config.model.dtype).to(accelerator.device)
     reference = None
-    if loss.declarations.needs_reference:
-        reference = reference_log_probs(config, tokenizer, [data.eval], model, accelerator)
-    accelerator.print(settings_block(config, data, loss=loss, reference=reference))
+    if reference_config is not None:  # never the model evaluated: the reference is loaded from its source
+        reference = reference_log_probs(reference_config, tokenizer, [data.eval], None, accelerator)
+    accelerator.print(settings_block(config, data, loss=loss, reference=reference, reference_config=reference_config))
     metrics = evaluate(
         model,
         data.eval,

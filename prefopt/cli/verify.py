@@ -14,7 +14,9 @@ from prefopt.verify import PROPERTIES, check_loss
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("verify", help="check a loss against the properties its declarations claim")
     parser.add_argument("name", help="registered loss name")
-    parser.add_argument("--max-examples", type=int, default=100, help="hypothesis examples per property (100)")
+    parser.add_argument(
+        "--max-examples", type=positive_int, default=100, help="hypothesis examples per property (100)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the search and of the bandit samples (0)")
     parser.add_argument(
         "--option",
@@ -24,6 +26,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a loss option (value read as YAML), e.g. --option beta=0.5; repeatable",
     )
     parser.set_defaults(handler=verify_command)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (argparse reports anything else as a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
 
 
 def verify_command(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from accelerate import PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from prefopt.config import RunConfig, dump_config
+from prefopt.config import ConfigError, RunConfig, dump_config
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
 from prefopt.engine.distributed import make_accelerator
@@ -91,7 +91,7 @@ class Trainer:
         self.accelerator = make_accelerator(optim.mixed_precision)
         world = self.accelerator.num_processes
         if optim.batch_size % (optim.micro_batch_size * world):
-            raise ValueError(
+            raise ConfigError(
                 f"optim.batch_size ({optim.batch_size}) must be a multiple of optim.micro_batch_size "
                 f"({optim.micro_batch_size}) times the number of processes ({world})"
             )

@@ -23,7 +23,7 @@ from transformers import (
 )
 
 from prefopt import quickstart
-from prefopt.config import ModelConfig
+from prefopt.config import ConfigError, ModelConfig
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -33,6 +33,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+EXPECTED_MODEL = "expected a Hugging Face model directory (with config.json) or a .gguf file"
+_GGUF_MAGIC = b"GGUF"
+#: Files of which a model directory holds at least one when it brings its tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
+
+
+class ModelPathError(ValueError):
+    """A model path that does not exist, is no model, or whose model or tokenizer cannot be loaded."""
 
 
 def _wrap(tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
@@ -74,7 +83,15 @@ class ModelSource:
     description: dict[str, Any] | None
 
 
-def resolve_source(path: str | None, config: ModelConfig, vocab_size: int, seed: int) -> ModelSource:
+def resolve_source(
+    path: str | None, config: ModelConfig, vocab_size: int, seed: int, setting: str = "model.path"
+) -> ModelSource:
+    """The source of the model at ``path`` (the ``setting`` that names it, for messages), or of the preset of
+    ``config`` built with ``seed`` when ``path`` is None.
+
+    Raises :class:`ModelPathError` if ``path`` does not exist, is a directory without ``config.json`` or a file
+    that is not GGUF.
+    """
     if path is None:
         arch = {**PRESETS[config.preset], "vocab_size": vocab_size}
         return ModelSource(
@@ -82,20 +99,40 @@ def resolve_source(path: str | None, config: ModelConfig, vocab_size: int, seed:
         )
     location = Path(path).expanduser()
     if not location.exists():
-        raise FileNotFoundError(f"model path {location} does not exist (models are loaded from local paths only)")
-    if location.suffix == ".gguf":
-        return ModelSource(location.parent, location.name, None)
-    return ModelSource(location, None, None)
+        raise ModelPathError(f"{setting} {location} does not exist; {EXPECTED_MODEL} (nothing is downloaded)")
+    if location.is_dir():
+        if not (location / "config.json").is_file():
+            raise ModelPathError(f"{setting} {location} is a directory without config.json; {EXPECTED_MODEL}")
+        return ModelSource(location, None, None)
+    if location.suffix != ".gguf" or not _starts_with_gguf_magic(location):
+        raise ModelPathError(f"{setting} {location} is a file but not a GGUF file; {EXPECTED_MODEL}")
+    return ModelSource(location.parent, location.name, None)
+
+
+def _starts_with_gguf_magic(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(_GGUF_MAGIC)) == _GGUF_MAGIC
+    except OSError as error:
+        raise ModelPathError(f"cannot read {path}: {error.strerror}") from None
 
 
 def load_tokenizer(config: ModelConfig) -> PreTrainedTokenizerBase:
     """The tokenizer of ``config.path``, or the built-in one named by ``config.tokenizer`` for presets."""
     if config.path is None:
         if config.tokenizer not in BUILTIN_TOKENIZERS:
-            raise ValueError(f"model.tokenizer {config.tokenizer!r} is not one of {', '.join(BUILTIN_TOKENIZERS)}")
+            raise ConfigError(f"model.tokenizer {config.tokenizer!r} is not one of {', '.join(BUILTIN_TOKENIZERS)}")
         return BUILTIN_TOKENIZERS[config.tokenizer]()
     source = resolve_source(config.path, config, 0, 0)
-    tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    if source.gguf_file is None and not any((source.path / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelPathError(
+            f"model.path {source.path} has no tokenizer: a model directory needs its tokenizer files "
+            f"(one of {', '.join(TOKENIZER_FILES)}) beside config.json"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
+    except (OSError, ValueError) as error:
+        raise ModelPathError(f"model.path {config.path}: cannot load its tokenizer: {_one_line(error)}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -119,4 +156,12 @@ def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
             torch.manual_seed(source.description["seed"])
             model = LlamaForCausalLM(config)
         return model.to(torch_dtype)
-    return AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
+    location = source.path if source.gguf_file is None else source.path / source.gguf_file
+    try:
+        return AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
+    except (OSError, ValueError) as error:
+        raise ModelPathError(f"cannot load a causal LM from {location}: {_one_line(error)}") from None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

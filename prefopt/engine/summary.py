@@ -103,6 +103,7 @@ def settings_block(
     loss: Loss | WeightedLoss | None = None,
     reference: object | None = None,
     training: tuple[int, int, int] | None = None,
+    reference_config: RunConfig | None = None,
 ) -> str:
     """The block printed at the start of a run.
 
@@ -113,6 +114,8 @@ def settings_block(
         reference: the run's reference source (``CachedReference``, ``LiveReference``, ...), a list of
             :class:`ReferenceCache` (``prefopt cache build``), or None for a reference-free loss.
         training: (steps, accumulation steps, processes) of a training run; None for eval and cache build.
+        reference_config: where the reference model is described when it is not ``config``'s (``prefopt eval``
+            of a trained model reads it from the run's recorded configuration).
     """
     model = config.model
     tokenizer = f"{model.tokenizer} (built in)" if model.path is None else f"the model's, from {model.path}"
@@ -130,7 +133,7 @@ def settings_block(
         rows.extend(_optimisation(config, len(splits.train), *training))
     rows.append(("precision", f"weights {model.dtype}, mixed precision {config.optim.mixed_precision}"))
     if reference is not None:
-        rows.append(("reference", describe_reference(config, reference)))
+        rows.append(("reference", describe_reference(reference_config or config, reference)))
     elif loss is not None:
         rows.append(("reference", f"none (loss {loss.name} needs no reference)"))
     if training is not None:

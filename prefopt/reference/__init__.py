@@ -8,6 +8,7 @@ Modules:
 - :mod:`~prefopt.reference.fingerprint`: how a cache is keyed, computable without building the model;
 - :mod:`~prefopt.reference.build`: one pass of the reference over a dataset (:func:`get_or_build`);
 - :mod:`~prefopt.reference.cache`: the cache file (read, verify, atomic write, list, delete);
+- :mod:`~prefopt.reference.memo`: the file-hash memo that spares rehashing unchanged weight files;
 - :mod:`~prefopt.reference.batches`: the fixed batches shared by the cache build and held-out evaluation.
 
 The names of :mod:`~prefopt.reference.setup` load on first use, so reading or listing caches does not import
@@ -26,6 +27,7 @@ from prefopt.reference.cache import (
     CacheEntry,
     CorruptCacheError,
     ReferenceCache,
+    ReferenceCacheError,
     cache_info,
     clear_cache,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "Fingerprint",
     "LiveReference",
     "ReferenceCache",
+    "ReferenceCacheError",
     "ReferenceLogProbs",
     "build_reference_cache",
     "cache_fingerprint",

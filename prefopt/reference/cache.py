@@ -11,6 +11,7 @@ The safetensors metadata holds ``format_version``, ``components`` (the fingerpri
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -36,6 +37,19 @@ _TENSORS = ("values", "lengths", "key_bytes", "key_offsets")
 
 class CorruptCacheError(ValueError):
     """A cache file that cannot be trusted; loading reports it as a warning and a miss."""
+
+
+class ReferenceCacheError(OSError):
+    """A cache directory that cannot be used: not a directory, not readable or writable, or a directory where a
+    cache file belongs. The message names the path; nothing is deleted to make room."""
+
+
+def _directory_error(path: Path, error: OSError, doing: str) -> ReferenceCacheError:
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+        reason = f"{error.filename or path} is a file, or lies under one, where a directory is needed"
+    else:
+        reason = f"{error.strerror or error}" + (f" ({error.filename})" if error.filename else "")
+    return ReferenceCacheError(f"cannot {doing} {path}: {reason}")
 
 
 @dataclass
@@ -102,10 +116,20 @@ class ReferenceCache:
 
         A corrupt file (truncated, bad checksum, other format version, keys that do not match the fingerprint) is
         reported with a ``RuntimeWarning`` naming the path and reason, and treated as a miss so it gets rebuilt.
+        Raises :class:`ReferenceCacheError` if ``cache_dir`` cannot be searched or a directory stands in the
+        cache file's place.
         """
         path = Path(cache_dir) / f"{digest}{SUFFIX}"
+        try:
+            if not path.exists():
+                return None
+        except OSError as error:
+            raise _directory_error(Path(cache_dir), error, "read the reference cache directory") from None
         if not path.is_file():
-            return None
+            raise ReferenceCacheError(
+                f"{path} is not a file, but a reference cache file belongs there; remove it or choose another "
+                "reference.cache_dir"
+            )
         try:
             return cls.read(path, expected_digest=digest)
         except CorruptCacheError as error:
@@ -163,10 +187,25 @@ class CacheEntry:
     error: str | None = None
 
 
+def _listing(cache_dir: str | os.PathLike[str]) -> list[Path]:
+    """The entries of ``cache_dir``; none if it does not exist. Raises :class:`ReferenceCacheError` if it is
+    not a directory or cannot be listed."""
+    directory = Path(cache_dir)
+    try:
+        return [directory / name for name in os.listdir(directory)]
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        raise _directory_error(directory, error, "list the reference cache directory") from None
+
+
 def cache_info(cache_dir: str | os.PathLike[str]) -> list[CacheEntry]:
-    """Every cache file in ``cache_dir``, sorted by digest; an empty list if the directory does not exist."""
+    """Every cache file in ``cache_dir``, sorted by digest; an empty list if the directory does not exist.
+
+    Raises :class:`ReferenceCacheError` if ``cache_dir`` is not a directory or cannot be listed.
+    """
     entries = []
-    for path in sorted(Path(cache_dir).glob(f"*{SUFFIX}")):
+    for path in sorted(p for p in _listing(cache_dir) if p.name.endswith(SUFFIX)):
         digest, size = path.name.removesuffix(SUFFIX), path.stat().st_size
         try:
             with safe_open(str(path), framework="pt") as handle:
@@ -186,20 +225,27 @@ def clear_cache(cache_dir: str | os.PathLike[str], digest: str | None = None) ->
     """Delete the cache whose digest is or starts with ``digest``, or, without one, every cache file, leftover
     temporary file and the file-hash memo in ``cache_dir``. Returns the deleted paths.
 
-    Raises ``FileNotFoundError`` if ``digest`` matches no cache and ``ValueError`` if it matches several.
+    Raises ``FileNotFoundError`` if ``digest`` matches no cache, ``ValueError`` if it matches several and
+    :class:`ReferenceCacheError` if ``cache_dir`` is not a directory or a file cannot be deleted.
     """
     directory = Path(cache_dir)
+    listing = _listing(directory)
     if digest is None:
-        doomed = [*directory.glob(f"*{SUFFIX}"), *directory.glob(f".*{SUFFIX}.*.tmp"), directory / MEMO_NAME]
+        patterns = (f"*{SUFFIX}", f".*{SUFFIX}.*.tmp")  # caches, leftover temporary files
+        doomed = [p for p in listing if any(fnmatch.fnmatch(p.name, pattern) for pattern in patterns)]
+        doomed.append(directory / MEMO_NAME)
     else:
-        doomed = list(directory.glob(f"{digest}*{SUFFIX}"))
+        doomed = [p for p in listing if p.name.startswith(digest) and p.name.endswith(SUFFIX)]
         if not doomed:
             raise FileNotFoundError(f"no reference cache {digest!r} in {directory}")
         if len(doomed) > 1:
             raise ValueError(f"{digest!r} matches {len(doomed)} caches in {directory}; give more of the digest")
     removed = [path for path in doomed if path.is_file()]
     for path in removed:
-        path.unlink()
+        try:
+            path.unlink()
+        except OSError as error:
+            raise _directory_error(path, error, "delete") from None
     return removed
 
 
@@ -221,7 +267,17 @@ def _checksum(metadata: dict[str, Any], tensors: dict[str, Tensor]) -> str:
 
 
 def write_cache(cache: ReferenceCache) -> None:
-    """Write ``cache`` to a temporary file beside ``cache.path``, then rename it into place (atomic)."""
+    """Write ``cache`` to a temporary file beside ``cache.path``, then rename it into place (atomic).
+
+    Raises :class:`ReferenceCacheError` naming the path if the directory cannot be made or written.
+    """
+    try:
+        _write(cache)
+    except OSError as error:
+        raise _directory_error(cache.path, error, "write the reference cache") from None
+
+
+def _write(cache: ReferenceCache) -> None:
     cache.path.parent.mkdir(parents=True, exist_ok=True)
     tensors = _tensors(cache)
     metadata = {

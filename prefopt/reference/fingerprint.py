@@ -23,6 +23,7 @@ from torch import nn
 
 from prefopt.data.batch import TokenizedExample
 from prefopt.reference.batches import unique_examples
+from prefopt.reference.memo import FileHashes
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
-_CHUNK_BYTES = 1 << 20
 # config keys that describe where or with what a model was saved, not what it computes
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "dtype", "torch_dtype", "architectures"}
 
@@ -150,7 +150,7 @@ def model_identity(
             raise FileNotFoundError(f"no {'/'.join(WEIGHT_SUFFIXES)} weight files in {path}")
     else:
         raise FileNotFoundError(f"model source {path} does not exist")
-    hashes = _FileHashes(Path(memo) if memo is not None else None)
+    hashes = FileHashes(Path(memo) if memo is not None else None)
     digest = hashlib.sha256()
     for file in files:
         name = file.relative_to(path).as_posix() if path.is_dir() else file.name
@@ -221,39 +221,3 @@ def _module_hash(module: nn.Module) -> str:
         digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
-
-
-class _FileHashes:
-    """sha256 of files, optionally remembered in a JSON sidecar by (resolved path, size, mtime_ns)."""
-
-    def __init__(self, memo: Path | None):
-        self.memo = memo
-        self.entries: dict[str, dict[str, Any]] = {}
-        self.changed = False
-        if memo is not None and memo.is_file():
-            try:
-                self.entries = json.loads(memo.read_text())
-            except (OSError, ValueError):
-                self.entries = {}  # an unreadable memo only costs a rehash
-
-    def sha256(self, file: Path) -> str:
-        stat = file.stat()
-        key = str(file.resolve())
-        entry = self.entries.get(key)
-        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
-            return entry["sha256"]
-        digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            while chunk := handle.read(_CHUNK_BYTES):
-                digest.update(chunk)
-        self.entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
-        self.changed = True
-        return digest.hexdigest()
-
-    def save(self) -> None:
-        if self.memo is None or not self.changed:
-            return
-        self.memo.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.memo.with_name(f".{self.memo.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self.entries, indent=1, sort_keys=True))
-        os.replace(temporary, self.memo)

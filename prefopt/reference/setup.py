@@ -31,7 +31,7 @@ def reference_log_probs(
     config: RunConfig,
     tokenizer: PreTrainedTokenizerBase,
     splits: Sequence[Sequence[TokenizedExample]],
-    initial_policy: nn.Module,
+    initial_policy: nn.Module | None,
     accelerator: Accelerator | None,
 ) -> ReferenceLogProbs:
     """Reference log-probs for the examples of ``splits``: from the caches (built on a miss), or live.
@@ -42,7 +42,8 @@ def reference_log_probs(
     ``initial_policy`` is the policy before any training (LoRA adapters, if any, still zero). When the reference
     is the policy's initial weights it computes the caches, or, for a live reference of a LoRA run, serves with
     its adapters switched off; only a separate ``model.reference_path`` or a live reference of a full fine-tune
-    loads a second model.
+    loads a second model. With ``initial_policy=None`` (evaluating a trained model) the reference is always loaded
+    from its source.
     """
     separate = config.model.reference_path is not None
     if config.reference.cache:
@@ -90,8 +91,9 @@ def reference_caches(
 def reference_source(model: ModelConfig, vocab_size: int, seed: int) -> ModelSource:
     """The reference model: ``model.reference_path``, else the policy's initial weights (``model.path``, or the
     preset built with ``seed``)."""
-    path = model.path if model.reference_path is None else model.reference_path
-    return resolve_source(path, model, vocab_size, seed)
+    if model.reference_path is None:
+        return resolve_source(model.path, model, vocab_size, seed)
+    return resolve_source(model.reference_path, model, vocab_size, seed, setting="model.reference_path")
 
 
 def reference_loader(
