@@ -119,4 +119,11 @@ def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
             torch.manual_seed(source.description["seed"])
             model = LlamaForCausalLM(config)
         return model.to(torch_dtype)
-    return AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
+    model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
+    if source.gguf_file is not None:
+        # transformers dequantises GGUF weights on load but keeps the model marked as quantized, which makes
+        # save_pretrained refuse it; the weights are plain tensors of ``dtype``, saved as any model's
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
