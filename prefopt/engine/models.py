@@ -158,9 +158,16 @@ def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
         return model.to(torch_dtype)
     location = source.path if source.gguf_file is None else source.path / source.gguf_file
     try:
-        return AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
+        model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
     except (OSError, ValueError) as error:
         raise ModelPathError(f"cannot load a causal LM from {location}: {_one_line(error)}") from None
+    if source.gguf_file is not None:
+        # transformers dequantises GGUF weights on load but keeps the model marked as quantized, which makes
+        # save_pretrained refuse it; the weights are plain tensors of ``dtype``, saved as any model's
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
 
 
 def _one_line(error: BaseException) -> str:
