@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
+from prefopt.config import ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +41,12 @@ def _add_directory_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def cache_directory(args: argparse.Namespace) -> Path:
-    """``--dir``, else the ``reference.cache_dir`` of ``[CONFIG] [key=value ...]``."""
+    """``--dir``, else the ``reference.cache_dir`` of ``[CONFIG] [key=value ...]``; both at once is a mistake."""
+    if args.dir is not None and args.items:
+        raise ConfigError(
+            f"--dir and a configuration ({' '.join(args.items)}) both choose the cache directory; give one "
+            "(a cache's digest goes after --digest)"
+        )
     directory = args.dir if args.dir is not None else config_from_arguments(args.items).reference.cache_dir
     return Path(directory).expanduser()
 

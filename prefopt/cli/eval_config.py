@@ -59,7 +59,7 @@ def evaluation_setup(items: list[str]) -> EvaluationSetup:
     lines = []
     if not (items and "=" not in items[0]):  # no CONFIG file: the run's settings, then the overrides
         config = load_config(recorded_file, items)
-        lines.append(f"settings: {origin}, with the command line's overrides")
+        lines.append(f"configuration: {origin}, with the command line's overrides")
     if config.model.reference_path is not None:
         told = "" if config.model.reference_path == recorded.model.reference_path else ", from the command line"
         lines.append(f"reference: {config.model.reference_path} (model.reference_path{told})")

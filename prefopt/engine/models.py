@@ -23,7 +23,7 @@ from transformers import (
 )
 
 from prefopt import quickstart
-from prefopt.config import ConfigError, ModelConfig
+from prefopt.config import ModelConfig
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -120,8 +120,6 @@ def _starts_with_gguf_magic(path: Path) -> bool:
 def load_tokenizer(config: ModelConfig) -> PreTrainedTokenizerBase:
     """The tokenizer of ``config.path``, or the built-in one named by ``config.tokenizer`` for presets."""
     if config.path is None:
-        if config.tokenizer not in BUILTIN_TOKENIZERS:
-            raise ConfigError(f"model.tokenizer {config.tokenizer!r} is not one of {', '.join(BUILTIN_TOKENIZERS)}")
         return BUILTIN_TOKENIZERS[config.tokenizer]()
     source = resolve_source(config.path, config, 0, 0)
     if source.gguf_file is None and not any((source.path / name).is_file() for name in TOKENIZER_FILES):

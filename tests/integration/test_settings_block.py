@@ -68,7 +68,8 @@ def test_reference_free_eval_and_cache_build_print_their_settings(tmp_path, caps
 
     final = tmp_path / "sft" / "final"
     assert (
-        main(["eval", *tiny_overrides(tmp_path, "eval"), f"model.path={final}", f"model.reference_path={final}"]) == 0
+        main(["eval", *tiny_overrides(tmp_path, "eval"), f"model.path={final}", f"model.reference_path={final}", "loss=dpo"])
+        == 0
     )
     block = _block(capsys.readouterr().out)
     assert block["model"] == str(final) and block["tokenizer"] == f"the model's, from {final}"

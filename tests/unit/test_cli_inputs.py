@@ -50,7 +50,6 @@ def paths(tmp_path):
         ("model.path={}/untokenized", "model.path {}/untokenized has no tokenizer: a model directory needs"),
         ("model.path={}/no-weights", "cannot load a causal LM from {}/no-weights: "),
         ("model.reference_path={}/empty", "model.reference_path {}/empty is a directory without config.json"),
-        ("model.tokenizer=words", "model.tokenizer 'words' is not one of bytes, quickstart"),
         ("logging.output_dir={}/file.txt", "{}/file.txt: exists and is not a directory, where a directory is needed"),
         ("reference.cache_dir={}/file.txt", "{}/file.txt is a file, or lies under one, where a directory is needed"),
     ],
@@ -69,7 +68,8 @@ def test_train_input_mistakes_are_one_message_and_status_2(paths, capsys, settin
     [
         (["cache", "info", "--dir", "{}/file.txt"], "prefopt cache: cannot list the reference cache directory"),
         (["cache", "clear", "--dir", "{}/file.txt"], "prefopt cache: cannot list the reference cache directory"),
-        (["cache", "clear", "feed", "--dir", "{}/empty"], "prefopt cache clear: no reference cache 'feed' in"),
+        (["cache", "clear", "--digest", "feed", "--dir", "{}/empty"], "prefopt cache clear: no reference cache 'feed' in"),
+        (["cache", "clear", "feed", "--dir", "{}/empty"], "prefopt cache: --dir and a configuration (feed) both choose"),
         (["cache", "build", "model.path={}/empty"], "prefopt cache: model.path"),
         (["eval", "data.quickstart_size=20"], "prefopt eval: loss 'dpo' compares the model with a reference"),
         (["eval", "model.path={}/empty", "model.reference_path={}/empty"], "prefopt eval: model.path"),
