@@ -27,27 +27,45 @@ class LoraConfig(_Section):
 
 
 class ModelConfig(_Section):
-    path: str | None = Field(None, description="local model directory, or a .gguf file; None builds `preset`")
+    path: str | None = Field(
+        None, description="local model directory, a .gguf file or a Hugging Face Hub id (org/name); None builds `preset`"
+    )
+    revision: str | None = Field(None, description="branch, tag or commit of a Hub id in `path`; None: main")
     preset: Literal["tiny", "small"] = Field("tiny", description="built-in architecture used when path is None")
     tokenizer: Literal["bytes", "quickstart"] = Field(
         "bytes", description="for presets: 'bytes' (any text) or 'quickstart' (its vocabulary)"
     )
     reference_path: str | None = Field(None, description="reference model; None: the policy's initial weights")
+    reference_revision: str | None = Field(None, description="branch, tag or commit of a Hub id in `reference_path`")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     gradient_checkpointing: bool = False
     lora: LoraConfig | None = Field(None, description="train LoRA adapters (needs peft); reference = adapters off")
 
 
 class DataConfig(_Section):
-    path: str | None = Field(None, description="preference file or directory; None uses the bundled quickstart data")
+    path: str | None = Field(
+        None,
+        description="preference file or directory, save_to_disk directory or Hub dataset id; None: the quickstart data",
+    )
+    subset: str | None = Field(None, description="configuration (`name`) of a dataset read with load_dataset")
+    data_dir: str | None = Field(None, description="folder of a dataset repository read with load_dataset")
+    split: str | None = Field(None, description="split of a Hub or save_to_disk dataset; None: its only split")
     format: Literal["auto", "pairwise", "ranked", "scored", "hh"] = "auto"
-    eval_path: str | None = Field(None, description="held-out file; None splits eval_fraction off `path`")
+    eval_path: str | None = Field(None, description="held-out file or dataset; None: eval_split, or eval_fraction")
+    eval_split: str | None = Field(None, description="held-out split of `eval_path`, else of `path`")
     eval_fraction: float = Field(0.1, ge=0, lt=1)
     on_error: Literal["raise", "skip"] = Field("raise", description="stop on the first bad row, or skip and report")
     max_length: int = Field(512, gt=1, description="tokens of prompt + response")
     max_prompt_length: int = Field(256, gt=0)
     on_overflow: Literal["truncate", "drop"] = Field("truncate", description="over-long examples")
     quickstart_size: int = Field(2400, ge=20, description="examples generated when path is None")
+
+    @model_validator(mode="after")
+    def _check_dataset_settings(self) -> DataConfig:
+        given = [key for key in ("subset", "data_dir", "split", "eval_split") if getattr(self, key) is not None]
+        if self.path is None and given:
+            raise ValueError(f"{', '.join(given)} name part of a dataset; set data.path to the dataset")
+        return self
 
 
 class OptimConfig(_Section):
@@ -98,6 +116,9 @@ class LoggingConfig(_Section):
     save_every: int = Field(0, ge=0, description="checkpoint interval in steps; 0: only the final save")
     keep_checkpoints: int | None = Field(None, ge=1, description="keep the newest N checkpoints; None: all")
     tensorboard: bool = False
+    plots: bool | Literal["auto"] = Field(
+        False, description="PNG curves in <output_dir>/plots at the end (prefopt[plot]); auto: if matplotlib is there"
+    )
     progress: bool = True
 
 

@@ -6,6 +6,8 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from tests.hub_cache import offline_hub  # noqa: F401  (a fixture for the whole suite)
+
 
 def make_tiny_llama(vocab_size: int = 64, seed: int = 0) -> LlamaForCausalLM:
     config = LlamaConfig(

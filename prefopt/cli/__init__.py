@@ -1,4 +1,4 @@
-"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``.
+"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``, ``plot``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
 ``handler`` (a function of the parsed arguments returning the exit code).
@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache")
+SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "plot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from prefopt.data.errors import PreferenceDataError
     from prefopt.engine.models import ModelPathError
     from prefopt.losses import LossContractError, LossOptionsError
+    from prefopt.plots import PlotError
     from prefopt.reference import ReferenceCacheError
     from prefopt.registry import RegistryError
 
@@ -39,6 +40,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         RegistryError,
         ModelPathError,
         ReferenceCacheError,
+        PlotError,
         FileNotFoundError,
         FileExistsError,
         NotADirectoryError,

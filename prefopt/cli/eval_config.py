@@ -68,7 +68,8 @@ def evaluation_setup(items: list[str]) -> EvaluationSetup:
     if recorded_path is not None:
         which = "model.reference_path" if recorded.model.reference_path else "the initial model.path"
         lines.append(f"reference: {recorded_path} ({which} {origin})")
-        model = config.model.model_copy(update={"reference_path": recorded_path})
+        revision = recorded.model.reference_revision if recorded.model.reference_path else recorded.model.revision
+        model = config.model.model_copy(update={"reference_path": recorded_path, "reference_revision": revision})
         return EvaluationSetup(config, config.model_copy(update={"model": model}), lines)
     preset = recorded.model.model_copy(update={"dtype": config.model.dtype})
     lines.append(

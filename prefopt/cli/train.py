@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
 
@@ -21,13 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def format_report(initial: dict[str, float], final: dict[str, float], steps: int, output_dir) -> str:
+def format_report(
+    initial: dict[str, float], final: dict[str, float], steps: int, output_dir, plots: Sequence[Path] = ()
+) -> str:
+    """The end report: where the model is, held-out metrics before and after, and the PNG files when written."""
     rows = [("held-out metric", "before", "after")]
     for name in ("accuracy", "margin", "loss", "kendall_tau"):
         if name in final:
             rows.append((name, f"{initial.get(name, float('nan')):.4f}", f"{final[name]:.4f}"))
     width = max(len(r[0]) for r in rows)
     lines = [f"{a:<{width}}  {b:>10}  {c:>10}" for a, b, c in rows]
+    if plots:
+        lines.append(f"plots in {Path(plots[0]).parent}: {', '.join(Path(p).name for p in plots)}")
     return "\n".join([f"trained {steps} steps; final model in {output_dir / 'final'}", *lines])
 
 
@@ -42,5 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         print(f"prefopt train: {error}", file=sys.stderr)
         return EXIT_DIVERGED
-    PartialState().print(format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir))
+    PartialState().print(
+        format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir, result.plots)
+    )
     return 0

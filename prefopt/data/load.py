@@ -76,7 +76,8 @@ def load_preferences(
     """Read ``source`` and normalise each row to a :class:`RankedExample`, best response first.
 
     Args:
-        source: a file or directory path (see :mod:`prefopt.data.readers`), a ``datasets.Dataset``, a
+        source: a file or directory path (see :mod:`prefopt.data.readers`), a
+            :class:`~prefopt.data.hub.NamedDataset` (see :mod:`prefopt.data.hub`), a ``datasets.Dataset``, a
             single-split ``datasets.DatasetDict``, or an iterable of record dicts.
         format: ``"auto"`` (detect each row's shape from its keys) or one of ``pairwise``, ``ranked``,
             ``scored``, ``hh`` (see :mod:`prefopt.data.records`).

@@ -4,7 +4,8 @@ Supported files: ``.jsonl``, ``.json`` (a list of records, or JSON Lines), ``.pa
 compressed ``.jsonl.gz`` / ``.json.gz``. A directory means its supported files (not its subdirectories), sorted by
 name. JSON files are parsed record by record (:mod:`prefopt.data.jsonfiles`); Parquet and CSV files are read
 locally through ``datasets.load_dataset`` into a temporary cache that is removed after reading, with every CSV
-cell read as text. Nothing is fetched from the Hugging Face Hub.
+cell read as text. Datasets named by a Hub id, or written by ``save_to_disk``, come as a
+:class:`prefopt.data.hub.NamedDataset` (see :mod:`prefopt.data.hub`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 import datasets
 
 from prefopt.data.errors import UNREADABLE, PreferenceDataError
+from prefopt.data.hub import NamedDataset
 from prefopt.data.jsonfiles import NumberedRows, json_file, json_lines
 
-Source = str | os.PathLike | datasets.Dataset | datasets.DatasetDict | Iterable[Mapping]
+Source = str | os.PathLike | NamedDataset | datasets.Dataset | datasets.DatasetDict | Iterable[Mapping]
 
 
 @dataclass
@@ -44,6 +46,8 @@ def supported(path: Path) -> bool:
 
 def open_sources(source: Source) -> tuple[list[RowSource], list[str]]:
     """The row streams of ``source`` and the files of a directory that were passed over as unsupported."""
+    if isinstance(source, NamedDataset):
+        return [RowSource(source.name, partial(_numbered, source.rows))], []
     if isinstance(source, datasets.DatasetDict):
         splits = sorted(source)
         if len(splits) != 1:

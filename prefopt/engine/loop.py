@@ -15,6 +15,7 @@ import gc
 import json
 import math
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +27,12 @@ from tqdm.auto import tqdm
 from prefopt.config import ConfigError, RunConfig, dump_config
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
+from prefopt.engine.costs import RunCosts, reference_origin
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
 from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
 from prefopt.engine.metrics_log import MetricsLog
-from prefopt.engine.models import load_model, load_tokenizer
+from prefopt.engine.models import ModelSource, load_model, load_tokenizer
 from prefopt.engine.optim import build_optimizer, build_scheduler
 from prefopt.engine.resume import ResumeRefused, check_resume, config_changes, describe_changes
 from prefopt.engine.setup import policy_source, prepare_splits
@@ -38,6 +40,7 @@ from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
 from prefopt.engine.summary import settings_block
 from prefopt.losses import NonFiniteLossError, build_loss
+from prefopt.plots import PLOT_EXTRA, plotting_available, write_plots
 from prefopt.reference import ReferenceLogProbs, reference_log_probs
 
 
@@ -47,13 +50,15 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class TrainResult:
-    """What a finished run reports (``history``: the training-metric lines logged by this call)."""
+    """What a finished run reports (``history``: the training-metric lines logged by this call; ``plots``: the
+    PNG files written at its end)."""
 
     output_dir: Path
     steps: int
     initial_eval: dict[str, float]
     final_eval: dict[str, float]
     history: list[dict] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
 
 
 def _disable_dropout(model: torch.nn.Module) -> None:
@@ -86,7 +91,10 @@ class Trainer:
     """
 
     def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
+        started, self.costs = time.perf_counter(), RunCosts()
         self.config = config
+        if config.logging.plots is True and not plotting_available():
+            raise ConfigError(f"logging.plots=true needs matplotlib: {PLOT_EXTRA} (or set logging.plots=false)")
         optim = config.optim
         self.accelerator = make_accelerator(optim.mixed_precision)
         world = self.accelerator.num_processes
@@ -110,15 +118,18 @@ class Trainer:
             self.print(line)
 
         # on the run's device before the reference pass, which it may serve
-        self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype).to(self.accelerator.device)
+        self.source = policy_source(config, self.tokenizer)
+        self.model = load_model(self.source, config.model.dtype).to(self.accelerator.device)
         _disable_dropout(self.model)
         if config.model.lora is not None:
             self.model = _apply_lora(self.model, config)
         self.reference: ReferenceLogProbs | None = None
         if self.loss.declarations.needs_reference:
-            self.reference = reference_log_probs(
-                config, self.tokenizer, [self.splits.train, self.splits.eval], self.model, self.accelerator
-            )
+            with self.costs.phase("reference"):
+                self.reference = reference_log_probs(
+                    config, self.tokenizer, [self.splits.train, self.splits.eval], self.model, self.accelerator
+                )
+        self.costs.reference = reference_origin(self.reference)
         if config.model.gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.steps = total_steps(config, len(self.splits.train))
@@ -131,6 +142,7 @@ class Trainer:
         self.accelerator.register_for_checkpointing(self.scheduler)
         self.model, self.optimizer = self.accelerator.prepare(self.model, optimizer)
         self.config_yaml = dump_config(config)
+        self.costs.seconds["setup"] = time.perf_counter() - started - self.costs.seconds["reference"]
 
     def print(self, message: str) -> None:
         self.accelerator.print(message)
@@ -140,15 +152,16 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Held-out metrics, averaged over prompts and over processes."""
-        return evaluate(
-            self.model,
-            self.splits.eval,
-            self.loss,
-            self.reference,
-            self.accelerator,
-            batch_size=self.config.reference.batch_size,
-            pad_token_id=self.tokenizer.pad_token_id,
-        )
+        with self.costs.phase("evaluation"):
+            return evaluate(
+                self.model,
+                self.splits.eval,
+                self.loss,
+                self.reference,
+                self.accelerator,
+                batch_size=self.config.reference.batch_size,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
 
     # training ----------------------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
@@ -232,11 +245,13 @@ class Trainer:
         bar = tqdm(total=self.steps, initial=start, disable=not (main and logging.progress), desc="training")
         for step in range(start, self.steps):
             try:
-                metrics = self.train_step(step)
+                with self.costs.phase("training"):
+                    metrics = self.train_step(step)
             except NonFiniteLossError as error:
                 if step == 0:  # on the untrained weights a non-finite output is the loss's own fault
                     raise
                 raise self._diverged(step + 1, str(error)) from None
+            self.costs.training_tokens += metrics["tokens"]
             window.add(metrics, metrics.pop("tokens"))
             done = step + 1
             bar.update(1)
@@ -252,15 +267,19 @@ class Trainer:
             if logging.save_every and (done % logging.save_every == 0 or done == self.steps):
                 self._check_weights(done)
                 loop_state = {"metrics_lines": log.lines, "window": window.state()}
-                checkpoint.save_checkpoint(
-                    self.accelerator, self.output_dir, done, self.config_yaml, loop_state, logging.keep_checkpoints
-                )
+                with self.costs.phase("checkpoints"):
+                    checkpoint.save_checkpoint(
+                        self.accelerator, self.output_dir, done, self.config_yaml, loop_state, logging.keep_checkpoints
+                    )
         bar.close()
         final = self._evaluate_trained(self.steps)
         log.write(self.steps, "eval", final)
         self._check_weights(self.steps)
         self.save_final(initial, final)
-        return TrainResult(self.output_dir, self.steps, initial, final, history)
+        plots = []
+        if main and (logging.plots is True or (logging.plots == "auto" and plotting_available())):
+            plots = write_plots([self.output_dir], self.output_dir / "plots")
+        return TrainResult(self.output_dir, self.steps, initial, final, history, plots)
 
     def __enter__(self) -> Trainer:
         return self
@@ -310,10 +329,26 @@ class Trainer:
         model.save_pretrained(partial, safe_serialization=True)
         self.tokenizer.save_pretrained(partial)
         (partial / "prefopt.yaml").write_text(self.config_yaml)
-        report = {"steps": self.steps, "initial_eval": initial, "final_eval": final}
+        report = {
+            "steps": self.steps,
+            "initial_eval": initial,
+            "final_eval": final,
+            "model": model_record(self.config, self.source),
+            "costs": self.costs.report(self.accelerator.device),
+        }
         (partial / "report.json").write_text(json.dumps(report, indent=2))
         _remove(target)
         partial.rename(target)
+
+
+def model_record(config: RunConfig, source: ModelSource) -> dict:
+    """The trained model's origin in ``report.json``: a Hub id with its revision and resolved commit, a local path,
+    or a preset with its seed."""
+    if source.hub is not None:
+        return {"path": config.model.path, "revision": source.hub.revision, "commit": source.hub.commit}
+    if config.model.path is not None:
+        return {"path": config.model.path}
+    return {"preset": config.model.preset, "seed": config.seed}
 
 
 def _remove(path: Path) -> None:

@@ -1,7 +1,8 @@
-"""Models and tokenizers: local Hugging Face checkpoints (GGUF too) or small built-in presets.
+"""Models and tokenizers: local Hugging Face checkpoints (GGUF too), Hub ids, or small built-in presets.
 
-Nothing is downloaded: a model is a local path, or a preset architecture built from a config with a seed and
-paired with a tokenizer made in code.
+A model is a local path; else a Hugging Face Hub id resolved by transformers (:mod:`prefopt.engine.hub`: the
+cache first, the Hub only when online); else a preset architecture built from a config with a seed and paired
+with a tokenizer made in code.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from transformers import (
 )
 
 from prefopt import quickstart
-from prefopt.config import ModelConfig
+from prefopt.config import ConfigError, ModelConfig
+from prefopt.engine.hub import HubModel, HubModelError, resolve_hub_model, where_looked
+from prefopt.hub_names import is_hub_id
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -35,6 +38,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 EXPECTED_MODEL = "expected a Hugging Face model directory (with config.json) or a .gguf file"
+EXPECTED_HUB = "or a Hugging Face Hub id such as org/name"
 _GGUF_MAGIC = b"GGUF"
 #: Files of which a model directory holds at least one when it brings its tokenizer.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
@@ -72,25 +76,33 @@ BUILTIN_TOKENIZERS = {"bytes": byte_tokenizer, "quickstart": quickstart_tokenize
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where a model comes from: a local path (with an optional GGUF file) or a preset description.
+    """Where a model comes from: a local path (with an optional GGUF file), a Hub snapshot or a preset description.
 
     ``description`` identifies preset models exactly (the architecture and the initialisation seed), so a
-    fingerprint of it is as good as a hash of the weights.
+    fingerprint of it is as good as a hash of the weights. ``hub`` is set (and ``path`` None) for a Hub id.
     """
 
     path: Path | None
     gguf_file: str | None
     description: dict[str, Any] | None
+    hub: HubModel | None = None
 
 
 def resolve_source(
-    path: str | None, config: ModelConfig, vocab_size: int, seed: int, setting: str = "model.path"
+    path: str | None,
+    config: ModelConfig,
+    vocab_size: int,
+    seed: int,
+    setting: str = "model.path",
+    revision: str | None = None,
 ) -> ModelSource:
     """The source of the model at ``path`` (the ``setting`` that names it, for messages), or of the preset of
-    ``config`` built with ``seed`` when ``path`` is None.
+    ``config`` built with ``seed`` when ``path`` is None. A ``path`` that is no local file or directory but is
+    spelt like a Hub id is resolved at ``revision`` (None: ``main``) through the Hugging Face cache and Hub.
 
-    Raises :class:`ModelPathError` if ``path`` does not exist, is a directory without ``config.json`` or a file
-    that is not GGUF.
+    Raises :class:`ModelPathError` if ``path`` does not exist locally and not on the Hub (or in its cache), is a
+    directory without ``config.json`` or a file that is not GGUF; :class:`ConfigError` for a revision given with
+    a local path.
     """
     if path is None:
         arch = {**PRESETS[config.preset], "vocab_size": vocab_size}
@@ -98,8 +110,14 @@ def resolve_source(
             None, None, {"preset": config.preset, "tokenizer": config.tokenizer, "arch": arch, "seed": seed}
         )
     location = Path(path).expanduser()
+    if not location.exists() and is_hub_id(path):
+        return _hub_source(path, revision, setting, location)
+    if revision is not None:
+        raise ConfigError(
+            f"{_revision_setting(setting)}={revision} applies to a Hub id; {setting} {path} is a local path"
+        )
     if not location.exists():
-        raise ModelPathError(f"{setting} {location} does not exist; {EXPECTED_MODEL} (nothing is downloaded)")
+        raise ModelPathError(f"{setting} {location} does not exist; {EXPECTED_MODEL}, {EXPECTED_HUB}")
     if location.is_dir():
         if not (location / "config.json").is_file():
             raise ModelPathError(f"{setting} {location} is a directory without config.json; {EXPECTED_MODEL}")
@@ -107,6 +125,19 @@ def resolve_source(
     if location.suffix != ".gguf" or not _starts_with_gguf_magic(location):
         raise ModelPathError(f"{setting} {location} is a file but not a GGUF file; {EXPECTED_MODEL}")
     return ModelSource(location.parent, location.name, None)
+
+
+def _revision_setting(setting: str) -> str:
+    return "model.revision" if setting == "model.path" else "model.reference_revision"
+
+
+def _hub_source(repo_id: str, revision: str | None, setting: str, location: Path) -> ModelSource:
+    try:
+        return ModelSource(None, None, None, hub=resolve_hub_model(repo_id, revision))
+    except HubModelError as error:
+        raise ModelPathError(
+            f"{setting} {repo_id} resolves to nothing: no local path {location.absolute()}; as a Hub id, {error}"
+        ) from None
 
 
 def _starts_with_gguf_magic(path: Path) -> bool:
@@ -121,7 +152,9 @@ def load_tokenizer(config: ModelConfig) -> PreTrainedTokenizerBase:
     """The tokenizer of ``config.path``, or the built-in one named by ``config.tokenizer`` for presets."""
     if config.path is None:
         return BUILTIN_TOKENIZERS[config.tokenizer]()
-    source = resolve_source(config.path, config, 0, 0)
+    source = resolve_source(config.path, config, 0, 0, revision=config.revision)
+    if source.hub is not None:
+        return _with_padding(_hub_tokenizer(source.hub, config.path))
     if source.gguf_file is None and not any((source.path / name).is_file() for name in TOKENIZER_FILES):
         raise ModelPathError(
             f"model.path {source.path} has no tokenizer: a model directory needs its tokenizer files "
@@ -131,6 +164,20 @@ def load_tokenizer(config: ModelConfig) -> PreTrainedTokenizerBase:
         tokenizer = AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
     except (OSError, ValueError) as error:
         raise ModelPathError(f"model.path {config.path}: cannot load its tokenizer: {_one_line(error)}") from None
+    return _with_padding(tokenizer)
+
+
+def _hub_tokenizer(hub: HubModel, path: str) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(hub.repo_id, revision=hub.commit)
+    except (OSError, ValueError) as error:
+        raise ModelPathError(
+            f"model.path {path} (commit {hub.commit}): cannot load its tokenizer ({where_looked()}): "
+            f"{_one_line(error)}"
+        ) from None
+
+
+def _with_padding(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -154,6 +201,8 @@ def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
             torch.manual_seed(source.description["seed"])
             model = LlamaForCausalLM(config)
         return model.to(torch_dtype)
+    if source.hub is not None:
+        return _hub_model(source.hub, torch_dtype)
     location = source.path if source.gguf_file is None else source.path / source.gguf_file
     try:
         model = AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file, dtype=torch_dtype)
@@ -166,6 +215,15 @@ def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
     return model
+
+
+def _hub_model(hub: HubModel, torch_dtype: torch.dtype) -> PreTrainedModel:
+    try:
+        return AutoModelForCausalLM.from_pretrained(hub.repo_id, revision=hub.commit, dtype=torch_dtype)
+    except (OSError, ValueError) as error:
+        raise ModelPathError(
+            f"cannot load a causal LM from {hub.repo_id} (commit {hub.commit}; {where_looked()}): {_one_line(error)}"
+        ) from None
 
 
 def _one_line(error: BaseException) -> str:

@@ -6,14 +6,16 @@ Shared by ``prefopt train``, ``prefopt eval`` and ``prefopt cache``; the referen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import datasets
 from transformers import PreTrainedTokenizerBase
 
 from prefopt import quickstart
-from prefopt.config import ConfigError, RunConfig
+from prefopt.config import ConfigError, DataConfig, RunConfig
 from prefopt.data import load_preferences, split_examples, tokenize_examples
 from prefopt.data.batch import TokenizedExample
+from prefopt.data.hub import open_dataset
 from prefopt.engine.models import ModelSource, resolve_source
 
 QUICKSTART_SEED = 1234
@@ -37,13 +39,26 @@ class Splits:
     dropped: int = 0
 
 
-def _load(path: str | None, config: RunConfig):
+def _load(path: str | None, config: RunConfig, split: str | None):
+    """The examples of ``path`` (its ``split``): ``data.subset`` and ``data.data_dir`` apply to every path but a
+    local file, which a held-out ``data.eval_path`` may be beside a dataset ``data.path``."""
+    data = config.data
     if path is None:
-        records = quickstart.generate(config.data.quickstart_size, seed=QUICKSTART_SEED)
+        records = quickstart.generate(data.quickstart_size, seed=QUICKSTART_SEED)
         source = datasets.Dataset.from_list(records)
+    elif Path(path).expanduser().is_file() and path == data.eval_path:
+        source = open_dataset(path, split=split)
     else:
-        source = path
-    return load_preferences(source, format=config.data.format, on_error=config.data.on_error)
+        source = open_dataset(path, subset=data.subset, data_dir=data.data_dir, split=split)
+    return load_preferences(source, format=data.format, on_error=data.on_error)
+
+
+def _held_out(data: DataConfig) -> tuple[str | None, str | None]:
+    """Where held-out examples come from: ``data.eval_path`` (its split ``data.eval_split``), else the split
+    ``data.eval_split`` of ``data.path``."""
+    if data.eval_path is not None:
+        return data.eval_path, data.eval_split
+    return data.path, data.eval_split
 
 
 def _tokenize(examples: list, config: RunConfig, tokenizer: PreTrainedTokenizerBase, name: str, *, required: bool):
@@ -90,12 +105,18 @@ def check_known_tokens(
 
 
 def prepare_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
-    """Load, validate, split and tokenise the configured data (the bundled quickstart data when no path)."""
-    examples, load_report = _load(config.data.path, config)
+    """Load, validate, split and tokenise the configured data (the bundled quickstart data when no path).
+
+    The held-out part is ``data.eval_path`` (its split ``data.eval_split``), or the split ``data.eval_split`` of
+    ``data.path``, or else ``data.eval_fraction`` of ``data.path``'s examples.
+    """
+    data = config.data
+    examples, load_report = _load(data.path, config, data.split)
     loads = [load_report]
-    if config.data.eval_path is not None:
+    if data.eval_path is not None or data.eval_split is not None:
         train = examples
-        held_out, eval_load = _load(config.data.eval_path, config)
+        path, split = _held_out(data)
+        held_out, eval_load = _load(path, config, split)
         loads.append(eval_load)
     else:
         train, held_out = split_examples(examples, config.data.eval_fraction, seed=config.seed)
@@ -105,8 +126,14 @@ def prepare_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Spl
 
 
 def prepare_evaluation_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
-    """Every example of ``data.eval_path`` (or of ``data.path`` when there is none) as the held-out split."""
-    examples, load_report = _load(config.data.eval_path or config.data.path, config)
+    """Every example of ``data.eval_path`` (its split ``data.eval_split``), or else of ``data.path`` (its split
+    ``data.eval_split``, else ``data.split``), as the held-out split."""
+    data = config.data
+    if data.eval_path is None and data.eval_split is None:
+        examples, load_report = _load(data.path, config, data.split)
+    else:
+        path, split = _held_out(data)
+        examples, load_report = _load(path, config, split)
     eval_ids, eval_report = _tokenize(examples, config, tokenizer, "eval", required=True)
     return _splits([], eval_ids, [load_report], {"eval": eval_report})
 
@@ -124,4 +151,4 @@ def _splits(train: list, held_out: list, loads: list, tokenized: dict) -> Splits
 
 
 def policy_source(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> ModelSource:
-    return resolve_source(config.model.path, config.model, len(tokenizer), config.seed)
+    return resolve_source(config.model.path, config.model, len(tokenizer), config.seed, revision=config.model.revision)

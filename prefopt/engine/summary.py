@@ -20,9 +20,10 @@ HEADER = "settings:"
 
 
 def describe_model(config: RunConfig) -> str:
-    """``runs/sft/final`` or ``preset tiny (random weights, seed 0)``."""
+    """``runs/sft/final``, ``org/name (revision v1)`` or ``preset tiny (random weights, seed 0)``."""
     if config.model.path is not None:
-        return config.model.path
+        revision = config.model.revision
+        return config.model.path + (f" (revision {revision})" if revision is not None else "")
     return f"preset {config.model.preset} (random weights, seed {config.seed})"
 
 
@@ -39,6 +40,8 @@ def describe_reference(config: RunConfig, reference: object) -> str:
     if isinstance(reference, AdapterDisabledReference):
         return "live: the policy with its LoRA adapters off"
     model = config.model.reference_path or describe_model(config)
+    if config.model.reference_path is not None and config.model.reference_revision is not None:
+        model += f" (revision {config.model.reference_revision})"
     if isinstance(reference, LiveReference):
         return f"live frozen model {model}"
     caches = reference.caches if isinstance(reference, CachedReference) else list(reference)
@@ -57,12 +60,20 @@ def describe_caches(config: RunConfig, caches: Sequence[ReferenceCache]) -> str:
 def _data(config: RunConfig, splits: Splits) -> str:
     data = config.data
     quickstart = f"the bundled quickstart data ({data.quickstart_size} examples)"
+    dataset = ", ".join(f"{key} {getattr(data, key)}" for key in ("subset", "data_dir") if getattr(data, key))
+    named = f"{data.path} ({dataset})" if dataset else data.path
     if not splits.train:  # evaluation: every example of one file
-        source, sizes = data.eval_path or data.path or quickstart, f"{len(splits.eval)} examples"
+        source, sizes = data.eval_path or named or quickstart, f"{len(splits.eval)} examples"
+        if data.eval_split or data.split:
+            sizes += f" of split {data.eval_split or data.split}"
     else:
-        source = data.path or quickstart
+        source = named or quickstart
+        if data.split is not None:
+            source += f" split {data.split}"
         if data.eval_path is not None:
             held_out = f"held-out {len(splits.eval)} from {data.eval_path}"
+        elif data.eval_split is not None:
+            held_out = f"held-out {len(splits.eval)} from split {data.eval_split}"
         else:
             held_out = f"held-out {len(splits.eval)} (data.eval_fraction={data.eval_fraction})"
         sizes = f"train {len(splits.train)}, {held_out}"

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from prefopt.config import DataConfig
+    from prefopt.engine.hub import HubModel
     from prefopt.engine.models import ModelSource
 
 #: Version of the cache file layout; part of every fingerprint, so a new layout never reads an old file.
@@ -181,8 +182,22 @@ def source_identity(source: ModelSource, memo: Path | None) -> str:
     weight files (hashes remembered in ``memo``)."""
     if source.description is not None:
         return model_identity(source.description)
+    if source.hub is not None:
+        return hub_identity(source.hub, memo)
     weights = source.path if source.gguf_file is None else source.path / source.gguf_file
     return model_identity(weights, memo=memo)
+
+
+def hub_identity(hub: HubModel, memo: Path | None) -> str:
+    """A Hub model's identity: its repository, the snapshot commit its revision resolved to and the sha256 of its
+    ``config.json`` and of each weight file ``from_pretrained`` loads. A moved revision changes the commit (and so
+    the identity); an unchanged one gives the same identity."""
+    hashes = FileHashes(memo)
+    digest = hashlib.sha256(f"{hub.repo_id}\0{hub.commit}\0".encode())
+    for file in (hub.config_file, *hub.weight_files):
+        digest.update(f"{file.name}\0{hashes.sha256(file)}\0".encode())
+    hashes.save()
+    return f"hub:{hub.repo_id}@{hub.commit}:" + digest.hexdigest()
 
 
 def tokenisation_settings(data: DataConfig) -> dict[str, Any]:

@@ -92,8 +92,10 @@ def reference_source(model: ModelConfig, vocab_size: int, seed: int) -> ModelSou
     """The reference model: ``model.reference_path``, else the policy's initial weights (``model.path``, or the
     preset built with ``seed``)."""
     if model.reference_path is None:
-        return resolve_source(model.path, model, vocab_size, seed)
-    return resolve_source(model.reference_path, model, vocab_size, seed, setting="model.reference_path")
+        return resolve_source(model.path, model, vocab_size, seed, revision=model.revision)
+    return resolve_source(
+        model.reference_path, model, vocab_size, seed, setting="model.reference_path", revision=model.reference_revision
+    )
 
 
 def reference_loader(

@@ -132,6 +132,13 @@ def train_until_killed(tmp_path: Path, name: str, where: str, *overrides: str) -
     return tmp_path / name
 
 
+def reported_results(output_dir: Path) -> dict:
+    """``final/report.json`` without its ``costs``, which are wall-clock measurements that differ from run to run."""
+    report = json.loads((output_dir / "final" / "report.json").read_text())
+    report.pop("costs")
+    return report
+
+
 def logged_lines(path: Path) -> list[dict]:
     """The lines of a metrics.jsonl without the wall-clock throughput, which differs from run to run."""
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -1,6 +1,5 @@
 """Resume is exact and honest: killed runs, finished runs, changed settings and checkpoint retention."""
 
-import json
 import shutil
 
 import pytest
@@ -9,7 +8,14 @@ import yaml
 
 from prefopt.cli import main
 from prefopt.engine.checkpoint import checkpoint_dir
-from tests.integration.runs import final_weights, logged_lines, tiny_overrides, train_tiny, train_until_killed
+from tests.integration.runs import (
+    final_weights,
+    logged_lines,
+    reported_results,
+    tiny_overrides,
+    train_tiny,
+    train_until_killed,
+)
 
 
 def _assert_same_weights(a, b):
@@ -51,9 +57,7 @@ def test_run_killed_in_its_final_save_finishes_the_save(tmp_path):
     assert (killed / "final.tmp").exists() and not (killed / "final").exists()
     assert _resume(tmp_path, "killed", *settings) == 0
     assert not (killed / "final.tmp").exists()
-    assert json.loads((killed / "final" / "report.json").read_text()) == json.loads(
-        (whole.output_dir / "final" / "report.json").read_text()
-    )
+    assert reported_results(killed) == reported_results(whole.output_dir)
     assert logged_lines(killed / "metrics.jsonl") == logged_lines(whole.output_dir / "metrics.jsonl")
     _assert_same_weights(type(whole)(killed, 4, {}, {}), whole)
 

@@ -1,0 +1,70 @@
+"""What a run cost, recorded in ``report.json`` next to its result: wall time per phase, throughput, peak memory.
+
+Phases: ``setup`` (configuration, tokenizer, data, policy), ``reference`` (reference caches built or found, or a
+live reference loaded), ``training`` (optimizer steps), ``evaluation`` (every held-out pass) and ``checkpoints``.
+A resumed run counts the work of its own process only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from prefopt.reference.sources import AdapterDisabledReference, CachedReference, LiveReference
+
+PHASES = ("setup", "reference", "training", "evaluation", "checkpoints")
+
+
+class RunCosts:
+    """Seconds per phase, training tokens, and where the reference log-probs came from."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.training_tokens = 0
+        self.reference = "none"
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the wall time of the ``with`` block to ``name`` (one of :data:`PHASES`)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def report(self, device: torch.device) -> dict[str, Any]:
+        """The ``costs`` entry of ``report.json``: ``wall_seconds`` per phase, ``reference`` (``built``, ``hit``,
+        ``live`` or ``none``, per split for caches), ``training_tokens``, ``tokens_per_second`` (prompt and
+        response tokens of every valid response, per second of training) and ``peak_memory``."""
+        training = self.seconds["training"]
+        return {
+            "wall_seconds": {phase: round(self.seconds[phase], 3) for phase in PHASES},
+            "reference": self.reference,
+            "training_tokens": self.training_tokens,
+            "tokens_per_second": round(self.training_tokens / training, 1) if training > 0 else None,
+            "peak_memory": peak_memory(device),
+        }
+
+
+def reference_origin(reference: object | None) -> str | list[str]:
+    """``built`` or ``hit`` per cache (training split first), ``live``, ``live (adapters off)``, or ``none``."""
+    if isinstance(reference, CachedReference):
+        return ["built" if cache.built else "hit" for cache in reference.caches]
+    if isinstance(reference, AdapterDisabledReference):
+        return "live (adapters off)"
+    return "live" if isinstance(reference, LiveReference) else "none"
+
+
+def peak_memory(device: torch.device) -> dict[str, Any]:
+    """``{"bytes": N, "measure": ...}``: the CUDA allocator's peak on a GPU, else the process's peak resident set."""
+    if device.type == "cuda":
+        return {"bytes": int(torch.cuda.max_memory_allocated(device)), "measure": "torch.cuda.max_memory_allocated"}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"bytes": int(peak if sys.platform == "darwin" else peak * 1024), "measure": "process peak resident set"}
