@@ -1,4 +1,5 @@
-"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``.
+"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``, ``sample``, ``score``,
+``scorers``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
 ``handler`` (a function of the parsed arguments returning the exit code).
@@ -11,7 +12,7 @@ import importlib
 import os
 import sys
 
-SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache")
+SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "sample", "score", "scorers")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from prefopt.losses import LossContractError, LossOptionsError
     from prefopt.reference import ReferenceCacheError
     from prefopt.registry import RegistryError
+    from prefopt.scoring import ScorerError
 
     return (
         ConfigError,
@@ -39,6 +41,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         RegistryError,
         ModelPathError,
         ReferenceCacheError,
+        ScorerError,
         FileNotFoundError,
         FileExistsError,
         NotADirectoryError,
