@@ -129,6 +129,6 @@ def run_experiment(
     partial.write_text(json.dumps(results, indent=1))
     os.replace(partial, out / "results.json")
     (out / "table.md").write_text(table(results))
-    plot_frontier(results, out / "frontier.png", f"IMDb sentiment, {results['model']}: reward vs KL")
+    plot_frontier(results, out / "frontier.png", f"IMDb sentiment, {Path(results['model']).name}: reward vs KL")
     log(f"wrote {out / 'frontier.png'}, {out / 'table.md'} and {out / 'results.json'} in {results['wall_s']:.0f} s")
     return results

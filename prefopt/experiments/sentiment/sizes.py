@@ -83,7 +83,7 @@ SIZES: dict[str, ExperimentSize] = {
         best_of=(1, 2),
         generation_batch_size=16,
     ),
-    # SmolLM2-135M on a handful of prompts: minutes on 2 idle CPU cores (docs/results/sentiment.md)
+    # SmolLM2-135M on a handful of prompts: 22 minutes measured on 2 shared CPU cores (docs/results/sentiment.md)
     "small": ExperimentSize(
         train_prompts=16,
         eval_prompts=6,
