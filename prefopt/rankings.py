@@ -1,7 +1,7 @@
 """Decompose K-way rankings into preference pairs, for the pairwise-only losses and the pair metrics.
 
-The DPO paper's sentiment experiment turns 4 ranked samples into all 6 pairs; adjacent pairs and best-vs-rest
-are the other common schemes. Pairs between tied responses carry no preference and are never formed, and
+The DPO paper's sentiment experiment turns 4 ranked samples into all 6 pairs; adjacent pairs, best-vs-rest and
+best-vs-worst are the other common schemes. Pairs between tied responses carry no preference and are never formed, and
 padding slots (``valid`` False) never take part.
 """
 
@@ -12,8 +12,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-PairScheme = Literal["all", "adjacent", "best_vs_rest"]
-PAIR_SCHEMES: tuple[str, ...] = ("all", "adjacent", "best_vs_rest")
+PairScheme = Literal["all", "adjacent", "best_vs_rest", "best_vs_worst"]
+PAIR_SCHEMES: tuple[str, ...] = ("all", "adjacent", "best_vs_rest", "best_vs_worst")
 
 
 def ranking_pairs(ranks: Tensor, valid: Tensor, scheme: PairScheme = "all") -> tuple[Tensor, Tensor]:
@@ -23,7 +23,8 @@ def ranking_pairs(ranks: Tensor, valid: Tensor, scheme: PairScheme = "all") -> t
         ranks: (B, K) integer ranks, 0 the best; equal ranks are ties.
         valid: (B, K) bool, False on padding slots.
         scheme: ``"all"`` every strictly ordered pair; ``"adjacent"`` pairs between consecutive rank levels;
-            ``"best_vs_rest"`` each best-ranked response against every worse one.
+            ``"best_vs_rest"`` each best-ranked response against every worse one; ``"best_vs_worst"`` each
+            best-ranked response against each worst-ranked one.
 
     Returns:
         index: (P, 2) long, P = K * (K - 1); row p is (better slot, worse slot), the same for every prompt.
@@ -37,8 +38,10 @@ def ranking_pairs(ranks: Tensor, valid: Tensor, scheme: PairScheme = "all") -> t
 
     rank_b, rank_w = ranks[:, index[:, 0]], ranks[:, index[:, 1]]  # (B, P)
     pair_valid = valid[:, index[:, 0]] & valid[:, index[:, 1]] & (rank_b < rank_w)
-    if scheme == "best_vs_rest":
+    if scheme in ("best_vs_rest", "best_vs_worst"):
         pair_valid &= rank_b == best_rank(ranks, valid)
+    if scheme == "best_vs_worst":
+        pair_valid &= rank_w == worst_rank(ranks, valid)
     elif scheme == "adjacent":
         level = rank_levels(ranks, valid)
         pair_valid &= level[:, index[:, 1]] == level[:, index[:, 0]] + 1
@@ -48,6 +51,11 @@ def ranking_pairs(ranks: Tensor, valid: Tensor, scheme: PairScheme = "all") -> t
 def best_rank(ranks: Tensor, valid: Tensor) -> Tensor:
     """(B, 1) the best (smallest) rank among each prompt's valid slots."""
     return ranks.masked_fill(~valid, torch.iinfo(ranks.dtype).max).min(dim=1, keepdim=True).values
+
+
+def worst_rank(ranks: Tensor, valid: Tensor) -> Tensor:
+    """(B, 1) the worst (largest) rank among each prompt's valid slots."""
+    return ranks.masked_fill(~valid, torch.iinfo(ranks.dtype).min).max(dim=1, keepdim=True).values
 
 
 def rank_levels(ranks: Tensor, valid: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``, ``plot``.
+"""The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``, ``plot``, ``sample``,
+``score``, ``scorers``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
 ``handler`` (a function of the parsed arguments returning the exit code).
@@ -11,7 +12,7 @@ import importlib
 import os
 import sys
 
-SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "plot")
+SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "plot", "sample", "score", "scorers")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from prefopt.plots import PlotError
     from prefopt.reference import ReferenceCacheError
     from prefopt.registry import RegistryError
+    from prefopt.scoring import ScorerError
 
     return (
         ConfigError,
@@ -41,6 +43,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ModelPathError,
         ReferenceCacheError,
         PlotError,
+        ScorerError,
         FileNotFoundError,
         FileExistsError,
         NotADirectoryError,

@@ -61,7 +61,7 @@ def get_loss(name: str, *, pairs: PairScheme = "all", **options: Any) -> Loss:
     Args:
         name: registry name, e.g. ``"dpo"``.
         pairs: for pairwise-only losses on K-way data, which pairs to form (``all``, ``adjacent``,
-            ``best_vs_rest``).
+            ``best_vs_rest``, ``best_vs_worst``).
         **options: the loss's options, validated by its own pydantic model.
 
     Raises:

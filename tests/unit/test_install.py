@@ -122,6 +122,9 @@ COMMANDS = [
     ["train", "--help"],
     ["eval", "--help"],
     ["cache", "build", "--help"],
+    ["scorers"],
+    ["sample", "--help"],
+    ["score", "--help"],
 ]
 
 

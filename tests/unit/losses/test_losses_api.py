@@ -19,12 +19,15 @@ def enumerate_pairs(ranks: list[int], valid: list[bool], scheme: str) -> set[tup
     slots = [i for i, v in enumerate(valid) if v]
     levels = sorted({ranks[i] for i in slots})
     best = levels[0] if levels else None
+    worst = levels[-1] if levels else None
     found = set()
     for i in slots:
         for j in slots:
             if ranks[i] >= ranks[j]:
                 continue
-            if scheme == "best_vs_rest" and ranks[i] != best:
+            if scheme in ("best_vs_rest", "best_vs_worst") and ranks[i] != best:
+                continue
+            if scheme == "best_vs_worst" and ranks[j] != worst:
                 continue
             if scheme == "adjacent" and levels.index(ranks[j]) != levels.index(ranks[i]) + 1:
                 continue
@@ -44,6 +47,9 @@ def test_pair_schemes_on_a_hand_built_ranking():
     assert pair_sets(ranks, valid, "all") == [{(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)}]
     assert pair_sets(ranks, valid, "adjacent") == [{(0, 1), (0, 2), (1, 3), (2, 3)}]
     assert pair_sets(ranks, valid, "best_vs_rest") == [{(0, 1), (0, 2), (0, 3)}]
+    assert pair_sets(ranks, valid, "best_vs_worst") == [{(0, 3)}]
+    # two responses tie for the worst rank: the best meets each of them
+    assert pair_sets(torch.tensor([[2, 0, 2]]), torch.tensor([[True, True, True]]), "best_vs_worst") == [{(1, 0), (1, 2)}]
 
 
 @settings(max_examples=40, deadline=None)
@@ -51,7 +57,7 @@ def test_pair_schemes_on_a_hand_built_ranking():
     rows=st.lists(
         st.lists(st.tuples(st.integers(0, 3), st.booleans()), min_size=4, max_size=4), min_size=1, max_size=3
     ),
-    scheme=st.sampled_from(["all", "adjacent", "best_vs_rest"]),
+    scheme=st.sampled_from(["all", "adjacent", "best_vs_rest", "best_vs_worst"]),
 )
 def test_ranking_pairs_match_enumeration(rows, scheme):
     ranks = torch.tensor([[r for r, _ in row] for row in rows])

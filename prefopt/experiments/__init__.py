@@ -1,0 +1,1 @@
+"""Reproductions of published experiments, each one command (``python -m prefopt.experiments.<name>``)."""

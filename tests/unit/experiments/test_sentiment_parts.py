@@ -1,0 +1,94 @@
+"""The sentiment experiment's parts against independent computations: KL estimates, best-of-N, prefixes, SFT."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import pytest
+import torch
+
+from prefopt.data.errors import PreferenceDataError
+from prefopt.engine.models import byte_tokenizer
+from prefopt.experiments.sentiment.frontier import best_of_n, sample_log_probs
+from prefopt.experiments.sentiment.imdb import prefixes, read_reviews
+from prefopt.experiments.sentiment.report import table
+from prefopt.experiments.sentiment.sft import review_batches
+from prefopt.sampling import PromptSamples
+from tests.conftest import make_tiny_llama
+
+
+def test_sample_log_probs_are_the_summed_next_token_log_probs_of_each_completion():
+    model = make_tiny_llama(vocab_size=32)
+    samples = [
+        PromptSamples("a", (1, 5, 6), ((7, 8, 2), (9,)), ("", "")),
+        PromptSamples("b", (3,), ((4, 4), (11, 12, 13, 2)), ("", "")),
+    ]
+    got = sample_log_probs(model, samples, pad_token_id=0)
+    for p, sample in enumerate(samples):
+        for k, completion in enumerate(sample.completion_ids):
+            ids = torch.tensor([sample.prompt_ids + completion])
+            with torch.no_grad():
+                log_probs = model(input_ids=ids).logits[0].log_softmax(-1)
+            start = len(sample.prompt_ids)
+            expected = sum(float(log_probs[start - 1 + t, token]) for t, token in enumerate(completion))
+            assert float(got[p, k]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_best_of_n_takes_the_best_of_the_first_n_samples_and_the_analytic_kl():
+    rewards = torch.tensor([[0.1, 0.9, -0.5, 0.3], [-0.2, -0.4, 0.8, 0.0]], dtype=torch.float64)
+    points = best_of_n(rewards, (1, 2, 4))
+    assert points[1].reward == pytest.approx((0.1 - 0.2) / 2) and points[1].kl == 0.0
+    assert points[2].reward == pytest.approx((0.9 - 0.2) / 2) and points[2].kl == pytest.approx(math.log(2) - 0.5)
+    assert points[4].reward == pytest.approx((0.9 + 0.8) / 2) and points[4].kl == pytest.approx(math.log(4) - 0.75)
+
+
+def test_prefixes_are_two_to_eight_tokens_of_their_review():
+    tokenizer = byte_tokenizer()
+    reviews = ["A wonderful film about nothing at all.", "Dull.", "xy"]
+    for review, prefix in zip(reviews, prefixes(reviews * 1, tokenizer, seed=3), strict=True):
+        assert review.startswith(prefix) and 1 <= len(prefix) <= 8
+    assert prefixes(reviews, tokenizer, seed=3) == prefixes(reviews, tokenizer, seed=3)
+
+
+def test_reviews_lose_their_tags_and_a_bad_row_names_file_row_and_field(tmp_path):
+    path = tmp_path / "train.jsonl.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write(json.dumps({"text": "Good.<br /><br />Really   good."}) + "\n")
+    assert read_reviews(path, 1, seed=0) == ["Good. Really good."]
+    with pytest.raises(PreferenceDataError, match="fewer than the 2 needed"):
+        read_reviews(path, 2, seed=0)
+    with gzip.open(path, "at") as handle:
+        handle.write(json.dumps({"label": "pos"}) + "\n")
+    with pytest.raises(PreferenceDataError, match=r"train\.jsonl\.gz, row 2, field 'text'"):
+        read_reviews(path, 1, seed=0)
+
+
+def test_sft_batches_mask_padding_out_of_the_labels():
+    tokenizer = byte_tokenizer()
+    batches = list(
+        review_batches(["abcdef", "xy", "longer text here"], tokenizer, max_tokens=4, batch_size=2, steps=3, seed=0)
+    )
+    assert len(batches) == 3
+    for ids, labels in batches:
+        real = labels != -100
+        assert torch.equal(ids[real], labels[real]) and (ids[~real] == tokenizer.pad_token_id).all()
+        assert real.sum(1).max() <= 4
+
+
+def test_the_table_has_a_row_per_run_with_its_last_and_best_point():
+    results = {
+        "reference": {"reward": 0.1, "kl": 0.0},
+        "best_of_n": [{"n": 2, "reward": 0.3, "kl": 0.19}],
+        "runs": [
+            {
+                "name": "dpo-all b=0.1",
+                "family": "dpo (all pairs)",
+                "points": [{"step": 4, "reward": 0.5, "kl": 1.0}, {"step": 8, "reward": 0.4, "kl": 2.0}],
+            }
+        ],
+    }
+    lines = table(results).splitlines()
+    assert "| dpo (all pairs) | dpo-all b=0.1 | 8 | +0.400 | 2.00 | +0.500 (1.00) |" in lines
+    assert "| best-of-N | N=2 | 0 | +0.300 | 0.19 | - |" in lines
