@@ -35,6 +35,11 @@ class ModelConfig(_Section):
     reference_path: str | None = Field(None, description="reference model; None: the policy's initial weights")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     gradient_checkpointing: bool = False
+    packed_forward: bool = Field(
+        True,
+        description="each prompt computed once for its responses, several examples per row (4D attention mask), "
+        "where the model takes such masks; False: one padded row per (prompt, response)",
+    )
     lora: LoraConfig | None = Field(None, description="train LoRA adapters (needs peft); reference = adapters off")
 
 

@@ -28,6 +28,7 @@ from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
+from prefopt.engine.logprobs import set_packed_forward
 from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
 from prefopt.engine.metrics_log import MetricsLog
 from prefopt.engine.models import load_model, load_tokenizer
@@ -112,6 +113,7 @@ class Trainer:
         # on the run's device before the reference pass, which it may serve
         self.model = load_model(policy_source(config, self.tokenizer), config.model.dtype).to(self.accelerator.device)
         _disable_dropout(self.model)
+        set_packed_forward(self.model, config.model.packed_forward)
         if config.model.lora is not None:
             self.model = _apply_lora(self.model, config)
         self.reference: ReferenceLogProbs | None = None
