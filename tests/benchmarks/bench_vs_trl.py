@@ -379,6 +379,7 @@ def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scra
                         *token_rates(results[0], args.batch),
                     ]
                 )
+                print(rows[-1], flush=True)
                 continue
             result = spawn({**job, "steps": steps, "scratch": run_dir})
             rate = steady_pairs_per_s(result, args.batch * (6 if case == "k4" else 1))  # k4: 6 pairs a ranking
@@ -386,6 +387,7 @@ def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scra
             rows.append(
                 [case, framework, reference, repeat, rate, result["wall"], rss, loss, *token_rates(result, args.batch)]
             )
+            print(rows[-1], flush=True)  # as it comes: a benchmark cut short keeps what it measured
             if case != "k4" and abs(result["first_loss"] - math.log(2)) > 1e-4:
                 print(f"warning: {framework} first loss {result['first_loss']} is not log 2")
     return rows
