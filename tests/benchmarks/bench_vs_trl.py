@@ -307,6 +307,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="prompts per step (default 8)")
     parser.add_argument("--repeats", type=int, default=2, help="alternations of the frameworks per case")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--padded", action="store_true", help="also prefopt with model.packed_forward=false")
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)
@@ -355,11 +356,14 @@ def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scra
     configs = [("prefopt", "cache"), ("trl", "cache"), ("prefopt", "live"), ("trl", "live")]
     if case in ("k4", "smollm2"):
         configs = configs[:2]
+    if args.padded:  # prefopt's plain layout too, in the same alternation
+        configs.insert(1, ("prefopt-padded", "cache"))
     rows = []
     for repeat in range(args.repeats):
         for framework, reference in configs:
             run_dir = scratch / f"{case}-{framework}-{reference}-{repeat}"
-            job = {**base, "case": case, "model": model, "framework": framework, "reference": reference}
+            job = {**base, "case": case, "model": model, "framework": framework.removesuffix("-padded")}
+            job.update(reference=reference, packed=not framework.endswith("-padded"))
             if case == "sweep":  # one cache for the four runs (prefopt: its cache dir, TRL: its dataset cache)
                 results = [
                     spawn({**job, "beta": beta, "steps": steps, "scratch": run_dir}) for beta in (0.05, 0.1, 0.2, 0.5)
