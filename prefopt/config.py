@@ -39,6 +39,11 @@ class ModelConfig(_Section):
     reference_revision: str | None = Field(None, description="branch, tag or commit of a Hub id in `reference_path`")
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     gradient_checkpointing: bool = False
+    packed_forward: bool = Field(
+        True,
+        description="each prompt computed once for its responses, several examples per row (4D attention mask), "
+        "where the model takes such masks; False: one padded row per (prompt, response)",
+    )
     lora: LoraConfig | None = Field(None, description="train LoRA adapters (needs peft); reference = adapters off")
 
 

@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.evaluate import evaluate
+    from prefopt.engine.logprobs import set_packed_forward
     from prefopt.engine.models import load_model, load_tokenizer
     from prefopt.engine.setup import policy_source, prepare_evaluation_data
     from prefopt.engine.summary import settings_block
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     for line in data.reports:
         accelerator.print(line)
     model = load_model(policy_source(config, tokenizer), config.model.dtype).to(accelerator.device)
+    set_packed_forward(model, config.model.packed_forward)
     reference = None
     if reference_config is not None:  # never the model evaluated: the reference is loaded from its source
         reference = reference_log_probs(reference_config, tokenizer, [data.eval], None, accelerator)

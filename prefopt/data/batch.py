@@ -1,7 +1,8 @@
 """Tokenised examples and the collated batch the engine feeds to the model.
 
 A prompt and its K responses stay separate pieces (prompt ids once, response ids per response) and are
-concatenated only inside the forward pass, so the forward can later share the prompt's computation.
+concatenated only inside the forward pass, which computes each prompt once for its responses
+(:mod:`prefopt.engine.packing`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
 """Response log-probs of a causal LM: the engine's only model forward.
 
-One forward pass computes every response slot of a batch: prompts (left-padded) and responses (right-padded)
-are concatenated into (N, P + R) rows, one per valid (prompt, response) slot, and only the logits that predict
-response tokens are kept.
+One forward pass computes every response slot of a batch, in one of two layouts:
+
+- packed (the default where the model takes it): each prompt once, followed by its K responses, several examples
+  per row, with a 4D attention mask (:mod:`prefopt.engine.packing`); only the logits that predict response
+  tokens are computed;
+- padded: prompts (left-padded) and responses (right-padded) concatenated into (N, P + R) rows, one per valid
+  (prompt, response) slot. Any causal LM taking ``input_ids``, ``attention_mask`` and ``position_ids`` runs in it.
+
+Both give the same log-probs up to float rounding. :func:`set_packed_forward` chooses per model.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from prefopt.data.batch import Batch
+from prefopt.engine.packing import pack_batch
 
 # positions whose logsumexp is taken in float32 at once: bounds the float32 working copy of the vocabulary
 # logits to _LOGSUMEXP_CHUNK x V values whatever the batch and sequence length
@@ -38,30 +45,72 @@ class SequenceLogProbs:
     token_mask: Tensor | None = None
 
 
-# model -> whether its forward takes ``logits_to_keep``; weak keys, so a model freed elsewhere leaves no entry
-_LOGITS_TO_KEEP: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
+# model -> the parameter names of its forward; weak keys, so a model freed elsewhere leaves no entry
+_FORWARD_PARAMETERS: weakref.WeakKeyDictionary[nn.Module, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
-def _accepts_logits_to_keep(model: nn.Module) -> bool:
-    """Whether the model can skip the logits of prompt positions (PEFT wrappers pass keywords through).
+def _forward_parameters(model: nn.Module) -> frozenset[str]:
+    """The keywords the model's forward takes (PEFT wrappers pass keywords through to their base model).
 
     The forward's signature is inspected once per model (a PEFT wrapper: once per wrapper, from its base model)
     and remembered for the model's lifetime.
     """
-    accepts = _LOGITS_TO_KEEP.get(model)
-    if accepts is None:
-        accepts = _LOGITS_TO_KEEP[model] = _forward_accepts_logits_to_keep(model)
-    return accepts
+    names = _FORWARD_PARAMETERS.get(model)
+    if names is None:
+        names = _FORWARD_PARAMETERS[model] = _inspect_forward(model)
+    return names
 
 
-def _forward_accepts_logits_to_keep(model: nn.Module) -> bool:
+def _inspect_forward(model: nn.Module) -> frozenset[str]:
     if hasattr(model, "get_base_model"):
         model = model.get_base_model()
     forward = getattr(model, "forward", None)
     try:
-        return "logits_to_keep" in inspect.signature(forward).parameters
+        return frozenset(inspect.signature(forward).parameters)
     except (TypeError, ValueError):
+        return frozenset()
+
+
+def _accepts_logits_to_keep(model: nn.Module) -> bool:
+    """Whether the model can skip the logits of prompt positions."""
+    return "logits_to_keep" in _forward_parameters(model)
+
+
+# model -> whether it runs packed, as chosen by set_packed_forward (default: wherever the model supports it)
+_PACKED: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
+_MASKED_ATTENTION = ("eager", "sdpa")  # attention implementations that take an arbitrary additive 4D mask
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The Hugging Face model inside distributed (``.module``) and PEFT (``get_base_model``) wrappers."""
+    while isinstance(getattr(model, "module", None), nn.Module):
+        model = model.module
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def supports_packed_forward(model: nn.Module) -> bool:
+    """Whether ``model`` takes a custom 4D attention mask with position ids: a transformers model whose attention
+    is ``eager`` or ``sdpa`` (flash attention and custom kernels ignore such masks)."""
+    from transformers import PreTrainedModel
+
+    base = _unwrapped(model)
+    if not isinstance(base, PreTrainedModel) or "position_ids" not in _forward_parameters(base):
         return False
+    return getattr(base.config, "_attn_implementation", None) in _MASKED_ATTENTION
+
+
+def set_packed_forward(model: nn.Module, enabled: bool) -> None:
+    """Run ``model`` (and any wrapper of it) in the packed layout if ``enabled`` and it supports it, else padded."""
+    _PACKED[_unwrapped(model)] = enabled and supports_packed_forward(model)
+
+
+def uses_packed_forward(model: nn.Module) -> bool:
+    """The layout :func:`sequence_logprobs` runs ``model`` in: as set, else packed wherever it is supported."""
+    base = _unwrapped(model)
+    packed = _PACKED.get(base)
+    if packed is None:
+        packed = _PACKED[base] = supports_packed_forward(base)
+    return packed
 
 
 def token_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
@@ -77,19 +126,30 @@ def token_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
     return picked - norms.view_as(picked)
 
 
-def sequence_logprobs(model: nn.Module, batch: Batch, *, token_level: bool = False) -> SequenceLogProbs:
-    """Log-probs of each response given its prompt, for every valid slot of ``batch``.
+def _keeps_logits_by_mask() -> bool:
+    """Whether the installed transformers takes a (rows, L) boolean ``logits_to_keep`` (it returns (M, V))."""
+    import transformers.modeling_utils
 
-    Args:
-        model: a Hugging Face causal LM (``model(input_ids, attention_mask, position_ids).logits``).
-        batch: prompts (B, P), responses (B, K, R).
-        token_level: also return per-token log-probs (B, K, R) for losses that declare they need them.
-    """
-    batch_size, slots, resp_len = batch.response_ids.shape
-    prompt_len = batch.prompt_ids.shape[1]
-    if prompt_len == 0:
-        raise ValueError("every example needs at least one prompt token to condition the first response token")
-    rows_b, rows_k = batch.valid.nonzero(as_tuple=True)  # (N,) the valid slots
+    return hasattr(transformers.modeling_utils, "slice_logits_to_keep")
+
+
+def _packed_token_logprobs(model: nn.Module, batch: Batch, targets: Tensor) -> Tensor:
+    """(N, R) float32 log-probs of ``targets`` (N, R), the valid slots' responses, from one packed forward."""
+    rows = pack_batch(batch, next(model.parameters()).dtype)
+    kwargs = {"logits_to_keep": rows.keep} if _keeps_logits_by_mask() and _accepts_logits_to_keep(model) else {}
+    logits = model(
+        input_ids=rows.input_ids, attention_mask=rows.attention_mask, position_ids=rows.position_ids, **kwargs
+    ).logits
+    if logits.dim() == 3:  # the model computed every position's logits
+        logits = logits[rows.keep]
+    # (M, V): one row per kept position; the first token of every response of a prompt shares one row
+    norms = torch.cat([chunk.float().logsumexp(dim=-1) for chunk in logits.split(_LOGSUMEXP_CHUNK)])  # (M,)
+    return logits[rows.source, targets].float() - norms[rows.source]
+
+
+def _padded_token_logprobs(model: nn.Module, batch: Batch, rows_b: Tensor, rows_k: Tensor) -> Tensor:
+    """(N, R) float32 log-probs of the valid slots' responses, one padded (P + R) row per slot."""
+    resp_len = batch.response_ids.shape[2]
     input_ids = torch.cat([batch.prompt_ids[rows_b], batch.response_ids[rows_b, rows_k]], dim=1)  # (N, P + R)
     attention = torch.cat([batch.prompt_mask[rows_b], batch.response_mask[rows_b, rows_k]], dim=1)
     position_ids = (attention.long().cumsum(dim=1) - 1).clamp(min=0)
@@ -97,8 +157,28 @@ def sequence_logprobs(model: nn.Module, batch: Batch, *, token_level: bool = Fal
     kwargs = {"logits_to_keep": resp_len + 1} if _accepts_logits_to_keep(model) else {}
     logits = model(input_ids=input_ids, attention_mask=attention.long(), position_ids=position_ids, **kwargs).logits
     logits = logits[:, -(resp_len + 1) : -1]  # (N, R, V): position P - 1 + t predicts response token t
+    return token_logprobs(logits, batch.response_ids[rows_b, rows_k])
+
+
+def sequence_logprobs(model: nn.Module, batch: Batch, *, token_level: bool = False) -> SequenceLogProbs:
+    """Log-probs of each response given its prompt, for every valid slot of ``batch``.
+
+    Args:
+        model: a Hugging Face causal LM (``model(input_ids, attention_mask, position_ids).logits``), run in the
+            layout of :func:`uses_packed_forward`.
+        batch: prompts (B, P), responses (B, K, R).
+        token_level: also return per-token log-probs (B, K, R) for losses that declare they need them.
+    """
+    batch_size, slots, resp_len = batch.response_ids.shape
+    if batch.prompt_ids.shape[1] == 0:
+        raise ValueError("every example needs at least one prompt token to condition the first response token")
+    rows_b, rows_k = batch.valid.nonzero(as_tuple=True)  # (N,) the valid slots
+    if uses_packed_forward(model):
+        per_token = _packed_token_logprobs(model, batch, batch.response_ids[rows_b, rows_k])
+    else:
+        per_token = _padded_token_logprobs(model, batch, rows_b, rows_k)
     response_mask = batch.response_mask[rows_b, rows_k]  # (N, R)
-    per_token = token_logprobs(logits, batch.response_ids[rows_b, rows_k]).masked_fill(~response_mask, 0.0)
+    per_token = per_token.masked_fill(~response_mask, 0.0)
 
     summed = per_token.new_zeros(batch_size, slots).index_put((rows_b, rows_k), per_token.sum(dim=1))
     result = SequenceLogProbs(summed=summed, lengths=batch.lengths)

@@ -30,6 +30,7 @@ from prefopt.engine import checkpoint
 from prefopt.engine.costs import RunCosts, reference_origin
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
+from prefopt.engine.logprobs import set_packed_forward
 from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
 from prefopt.engine.metrics_log import MetricsLog
 from prefopt.engine.models import ModelSource, load_model, load_tokenizer
@@ -121,6 +122,7 @@ class Trainer:
         self.source = policy_source(config, self.tokenizer)
         self.model = load_model(self.source, config.model.dtype).to(self.accelerator.device)
         _disable_dropout(self.model)
+        set_packed_forward(self.model, config.model.packed_forward)
         if config.model.lora is not None:
             self.model = _apply_lora(self.model, config)
         self.reference: ReferenceLogProbs | None = None

@@ -213,14 +213,16 @@ def cache_fingerprint(
     examples: Sequence[TokenizedExample],
     *,
     memo: Path | None,
+    packed_forward: bool = True,
 ) -> Fingerprint:
     """Everything that changes the reference log-probs of a run's ``examples``: the reference model ``source``
-    run in ``dtype``, the tokenizer and the tokenisation settings of ``data``."""
+    run in ``dtype``, the tokenizer, the tokenisation settings of ``data`` and the layout of the forward pass
+    (``packed_forward``: packed and padded rows agree only up to float rounding)."""
     return reference_fingerprint(
         model_identity=source_identity(source, memo),
         dtype=dtype,
         tokenizer_identity=tokenizer_identity(tokenizer),
-        settings=tokenisation_settings(data),
+        settings={**tokenisation_settings(data), "packed_forward": packed_forward},
         examples=examples,
     )
 

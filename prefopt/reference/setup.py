@@ -16,6 +16,7 @@ from torch import nn
 
 from prefopt.config import ModelConfig, RunConfig
 from prefopt.data.batch import TokenizedExample
+from prefopt.engine.logprobs import set_packed_forward
 from prefopt.engine.models import ModelSource, load_model, resolve_source
 from prefopt.reference.build import CacheJob, get_or_build
 from prefopt.reference.cache import MEMO_NAME, ReferenceCache
@@ -55,7 +56,9 @@ def reference_log_probs(
         return AdapterDisabledReference(initial_policy)
     # a frozen copy, apart from the policy that will be trained
     source = reference_source(config.model, len(tokenizer), config.seed)
-    return LiveReference(reference_loader(source, config.model.dtype, _device(accelerator))())
+    return LiveReference(
+        reference_loader(source, config.model.dtype, _device(accelerator), packed=config.model.packed_forward)()
+    )
 
 
 def reference_caches(
@@ -72,12 +75,20 @@ def reference_caches(
     """
     source = reference_source(config.model, len(tokenizer), config.seed)
     cache_dir = Path(config.reference.cache_dir).expanduser()
-    load_reference = reference_loader(source, config.model.dtype, _device(accelerator), initial_policy)
+    load_reference = reference_loader(
+        source, config.model.dtype, _device(accelerator), initial_policy, packed=config.model.packed_forward
+    )
     for examples in splits:
         job = CacheJob(
             examples=examples,
             fingerprint=cache_fingerprint(
-                source, config.model.dtype, tokenizer, config.data, examples, memo=cache_dir / MEMO_NAME
+                source,
+                config.model.dtype,
+                tokenizer,
+                config.data,
+                examples,
+                memo=cache_dir / MEMO_NAME,
+                packed_forward=config.model.packed_forward,
             ),
             cache_dir=cache_dir,
             batch_size=config.reference.batch_size,
@@ -99,15 +110,22 @@ def reference_source(model: ModelConfig, vocab_size: int, seed: int) -> ModelSou
 
 
 def reference_loader(
-    source: ModelSource, dtype: str, device: torch.device | None, initial_policy: nn.Module | None = None
+    source: ModelSource,
+    dtype: str,
+    device: torch.device | None,
+    initial_policy: nn.Module | None = None,
+    *,
+    packed: bool = True,
 ) -> Callable[[], nn.Module]:
     """A function returning the reference model of ``source`` in ``dtype`` on ``device``, loaded at most once and
-    only when first called (a cache miss); ``initial_policy``, when given, serves instead of loading anything."""
+    only when first called (a cache miss); ``initial_policy``, when given, serves instead of loading anything.
+    A loaded model runs in the packed layout if ``packed`` (see :func:`set_packed_forward`)."""
     loaded: list[nn.Module] = [] if initial_policy is None else [initial_policy]
 
     def load() -> nn.Module:
         if not loaded:
             model = load_model(source, dtype)
+            set_packed_forward(model, packed)
             loaded.append(model.to(device) if device is not None else model)
         return loaded[0]
 

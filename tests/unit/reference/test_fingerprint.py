@@ -216,3 +216,24 @@ def test_tokenizer_identity_without_a_fast_backend_uses_vocabulary_and_special_t
     assert identity == tokenizer_identity(_VocabularyTokenizer(dict(reversed(vocab.items())), {"eos_token": "a"}))
     assert identity != tokenizer_identity(_VocabularyTokenizer(vocab, {"eos_token": "b"}))
     assert identity != tokenizer_identity(_VocabularyTokenizer({"a": 0, "b": 2, "c": 1}, {"eos_token": "a"}))
+
+
+def test_the_forward_layout_is_part_of_a_runs_fingerprint():
+    from prefopt.config import RunConfig
+    from prefopt.engine.models import load_tokenizer
+    from prefopt.reference import reference_source
+    from prefopt.reference.fingerprint import cache_fingerprint
+
+    config = RunConfig()
+    tokenizer = load_tokenizer(config.model)
+    source = reference_source(config.model, len(tokenizer), config.seed)
+    examples = [TokenizedExample("e", (3, 4), ((5, 6), (7,)), (0, 1))]
+    packed, padded = (
+        cache_fingerprint(source, "float32", tokenizer, config.data, examples, memo=None, packed_forward=packed)
+        for packed in (True, False)
+    )
+    assert packed.digest != padded.digest
+    assert (packed.components["settings"]["packed_forward"], padded.components["settings"]["packed_forward"]) == (
+        True,
+        False,
+    )

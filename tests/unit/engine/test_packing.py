@@ -1,0 +1,148 @@
+"""The packed forward (each prompt once, several examples per row) against the plain padded one."""
+
+import math
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from prefopt.data.batch import TokenizedExample, collate
+from prefopt.engine.logprobs import (
+    sequence_logprobs,
+    set_packed_forward,
+    supports_packed_forward,
+    uses_packed_forward,
+)
+from prefopt.engine.packing import pack_batch
+from prefopt.engine.step import loss_step
+from prefopt.losses import build_loss
+from tests.conftest import make_tiny_llama
+
+
+def _examples(slots: int, *, ties: bool, seed: int = 0) -> list[TokenizedExample]:
+    """Examples of ``slots`` responses (one with fewer), lengths 1 to 9; one response 12 tokens long without EOS
+    (cut by truncation), ranks tied pairwise when ``ties``."""
+    rng = random.Random(seed)
+    examples = []
+    for i in range(6):
+        k = slots if i != 2 else 2
+        responses = [tuple(rng.randrange(3, 64) for _ in range(rng.randint(1, 9))) for _ in range(k)]
+        if i == 4:
+            responses[0] = tuple(rng.randrange(3, 64) for _ in range(12))  # truncated: longest, no EOS
+        ranks = tuple(r // 2 for r in range(k)) if ties else tuple(range(k))
+        prompt = tuple(rng.randrange(3, 64) for _ in range(rng.randint(1, 10)))
+        examples.append(TokenizedExample(f"e{i}", prompt, tuple(responses), ranks))
+    return examples
+
+
+def _both_layouts(model, batch, token_level=False):
+    set_packed_forward(model, True)
+    packed = sequence_logprobs(model, batch, token_level=token_level)
+    set_packed_forward(model, False)
+    padded = sequence_logprobs(model, batch, token_level=token_level)
+    return packed, padded
+
+
+@pytest.mark.parametrize("slots", [2, 4])
+@pytest.mark.parametrize("ties", [False, True])
+def test_packed_log_probs_equal_the_padded_ones(slots, ties):
+    model = make_tiny_llama()
+    batch = collate(_examples(slots, ties=ties), pad_token_id=0)
+    with torch.no_grad():
+        packed, padded = _both_layouts(model, batch, token_level=True)
+    assert torch.allclose(packed.token, padded.token, atol=1e-5, rtol=0)
+    assert torch.allclose(packed.summed, padded.summed, atol=1e-5, rtol=0)
+    assert torch.equal(packed.lengths, padded.lengths)
+    assert (packed.summed[~batch.valid] == 0).all()
+
+
+@pytest.mark.parametrize(("slots", "loss_name"), [(2, "dpo"), (4, "plackett_luce")])
+def test_packed_loss_and_gradients_equal_the_padded_ones(slots, loss_name):
+    model = make_tiny_llama()
+    batch = collate(_examples(slots, ties=False, seed=1), pad_token_id=0)
+    loss = build_loss(loss_name)
+    reference = torch.linspace(-30.0, -5.0, batch.valid.numel()).view_as(batch.valid.float())
+
+    def loss_and_grads(packed: bool):
+        set_packed_forward(model, packed)
+        model.zero_grad()
+        _, out = loss_step(model, batch, loss, lambda b: reference.masked_fill(~b.valid, 0.0))
+        out.loss.backward()
+        return out.loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    packed_loss, packed_grads = loss_and_grads(True)
+    padded_loss, padded_grads = loss_and_grads(False)
+    assert abs(float(packed_loss) - float(padded_loss)) < 1e-5
+    for packed, padded in zip(packed_grads, padded_grads, strict=True):
+        assert torch.allclose(packed, padded, atol=1e-5, rtol=1e-4)
+
+
+def test_identical_responses_give_the_first_dpo_loss_log_2():
+    model = make_tiny_llama()
+    response = (5, 6, 7)
+    batch = collate([TokenizedExample("e", (3, 4), (response, response), (0, 1))], pad_token_id=0)
+    set_packed_forward(model, True)
+    _, out = loss_step(model, batch, build_loss("dpo"), lambda b: torch.zeros(b.valid.shape))
+    assert abs(out.loss.item() - math.log(2)) < 1e-6
+
+
+def test_each_prompt_is_in_the_rows_once_and_rows_are_shared():
+    examples = [  # 26 tokens, then two of 8: the short ones share a row
+        TokenizedExample("long", (3, 4, 5, 6), (tuple(range(10, 22)), tuple(range(30, 40))), (0, 1)),
+        TokenizedExample("short1", (7, 8), ((9, 10, 11), (12, 13, 14)), (0, 1)),
+        TokenizedExample("short2", (15, 16), ((17, 18, 19), (20, 21, 22)), (0, 1)),
+    ]
+    rows = pack_batch(collate(examples, pad_token_id=0), torch.float32)
+    real = int((rows.attention_mask[:, 0].diagonal(dim1=1, dim2=2) == 0).sum())  # every position sees itself
+    assert real == rows.input_ids.numel()
+    tokens = sum(len(e.prompt_ids) + sum(map(len, e.response_ids)) for e in examples)
+    longest = max(len(e.prompt_ids) + sum(map(len, e.response_ids)) for e in examples)
+    assert rows.input_ids.shape[1] == longest
+    assert rows.input_ids.shape[0] == 2  # the two short examples share a row
+    assert rows.input_ids.numel() >= tokens
+    # a kept position per response token except each response's last, plus one per prompt
+    slots = sum(len(e.response_ids) for e in examples)
+    assert int(rows.keep.sum()) == len(examples) + sum(map(len, (r for e in examples for r in e.response_ids))) - slots
+
+
+def test_a_response_token_sees_its_prompt_and_its_own_response_only():
+    example = TokenizedExample("e", (3, 4), ((5, 6), (7, 8, 9)), (0, 1))
+    rows = pack_batch(collate([example], pad_token_id=0), torch.float32)
+    allowed = rows.attention_mask[0, 0] == 0  # (L, L): prompt 0-1, first response 2-3, second 4-6
+    assert rows.input_ids[0].tolist() == [3, 4, 5, 6, 7, 8, 9]
+    assert rows.position_ids[0].tolist() == [0, 1, 2, 3, 2, 3, 4]
+    assert allowed[5].tolist() == [True, True, False, False, True, True, False]
+    assert allowed[3].tolist() == [True, True, True, True, False, False, False]
+    assert allowed[1].tolist() == [True, True, False, False, False, False, False]
+
+
+class _PlainCausalLM(nn.Module):
+    """A causal LM whose forward takes only a 2D mask: not a transformers model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = make_tiny_llama()
+
+    def forward(self, input_ids, attention_mask, position_ids):
+        assert attention_mask.dim() == 2
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+
+
+def test_a_model_without_4d_masks_runs_padded_even_when_packing_is_asked_for():
+    model = _PlainCausalLM()
+    set_packed_forward(model, True)
+    assert not supports_packed_forward(model) and not uses_packed_forward(model)
+    batch = collate(_examples(2, ties=False), pad_token_id=0)
+    with torch.no_grad():
+        plain = sequence_logprobs(model, batch).summed
+        set_packed_forward(model.inner, False)
+        expected = sequence_logprobs(model.inner, batch).summed
+    assert torch.equal(plain, expected)
+
+
+def test_flash_attention_models_run_padded():
+    model = make_tiny_llama()
+    assert uses_packed_forward(model)
+    model.config._attn_implementation = "flash_attention_2"
+    assert not supports_packed_forward(model)
