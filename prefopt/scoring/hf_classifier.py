@@ -9,7 +9,7 @@ import torch
 
 
 class HFClassifierScorer:
-    """Probability of ``label`` under a local sequence-classification model (a directory with config.json).
+    """Probability of one label (option `label`) under a local sequence-classification model directory.
 
     Options: ``path`` (required; nothing is downloaded), ``label`` (a label name of the model's ``id2label``
     or an index; default the last label, e.g. POSITIVE of a NEGATIVE/POSITIVE model), ``include_prompt``
