@@ -1,4 +1,5 @@
-"""The entry points of this checkout's pyproject.toml, as an install of the checkout declares them.
+"""Fake installed distributions for the plugin tests, and the entry points of this checkout's pyproject.toml as
+an install of the checkout declares them.
 
 An editable install records its entry points when it is installed; one made before the checkout declared the
 ``prefopt.scorers`` group does not list it. :func:`declare_checkout_entry_points` puts a ``prefopt``
@@ -9,6 +10,7 @@ distribution of a name on the path is the one whose entry points count, so it de
 from __future__ import annotations
 
 import importlib
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,17 +29,37 @@ def checkout_entry_points() -> dict[str, dict[str, str]]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
 
 
+def write_distribution(directory: Path, dist: str, version: str, entry_points: dict[str, dict[str, str]]) -> None:
+    """A ``<dist>-<version>.dist-info`` folder in ``directory`` declaring ``{group: {name: "module:attribute"}}``."""
+    info = directory / f"{dist}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = []
+    for group, entries in entry_points.items():
+        lines += [f"[{group}]", *(f"{name} = {target}" for name, target in entries.items())]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+
+
+def write_plugin(
+    directory: Path, dist: str, version: str, group: str, sources: dict[str, str], attribute: str
+) -> list[str]:
+    """A fake distribution ``dist`` in ``directory`` whose entry points of ``group`` name one module per entry,
+    ``<dist>_<name>`` written from ``sources[name]`` and exposing ``attribute``. Returns the module names."""
+    modules = {name: f"{dist}_{name.replace('-', '_')}" for name in sources}
+    for name, module in modules.items():
+        (directory / f"{module}.py").write_text(textwrap.dedent(sources[name]))
+    write_distribution(
+        directory, dist, version, {group: {name: f"{module}:{attribute}" for name, module in modules.items()}}
+    )
+    importlib.invalidate_caches()
+    return list(modules.values())
+
+
 def declare_checkout_entry_points(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefopt.losses import registry as losses
     from prefopt.scoring import registry as scorers
 
-    info = directory / "prefopt-0.1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: prefopt\nVersion: 0.1.0\n")
-    lines = []
-    for group, entries in checkout_entry_points().items():
-        lines += [f"[{group}]", *(f"{name} = {target}" for name, target in entries.items())]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    write_distribution(directory, "prefopt", "0.1.0", checkout_entry_points())
     monkeypatch.syspath_prepend(str(directory))
     importlib.invalidate_caches()
     losses.refresh()

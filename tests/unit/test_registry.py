@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -14,6 +12,7 @@ from prefopt.cli import main
 from prefopt.losses import LossOptionsError, loss_problems, registry
 from prefopt.registry import IN_PROCESS, NO_PLUGINS_ENV, NameCollisionError, PluginLoadError, UnknownNameError
 from prefopt.verify import check_loss
+from tests.checkout_plugins import write_plugin
 from tests.integration.runs import tiny_overrides
 
 GOOD_MODULE = """
@@ -60,17 +59,7 @@ def install(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def install(dist: str, losses: dict[str, str], version: str = "1.0") -> None:
-        info = tmp_path / f"{dist}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        lines = ["[prefopt.losses]"]
-        for loss_name, source in losses.items():
-            module = f"{dist}_{loss_name}"
-            (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-            modules.append(module)
-            lines.append(f"{loss_name} = {module}:loss")
-        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-        importlib.invalidate_caches()
+        modules.extend(write_plugin(tmp_path, dist, version, "prefopt.losses", losses, "loss"))
         registry.refresh()
 
     yield install

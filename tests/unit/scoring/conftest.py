@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import textwrap
 
 import pytest
 
 from prefopt.losses import registry as losses
 from prefopt.scoring import registry
-from tests.checkout_plugins import declare_checkout_entry_points
+from tests.checkout_plugins import declare_checkout_entry_points, write_plugin
 
 
 @pytest.fixture(autouse=True)
@@ -29,17 +27,7 @@ def install(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def install(dist: str, scorers: dict[str, str], version: str = "1.0") -> None:
-        info = tmp_path / f"{dist}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        lines = ["[prefopt.scorers]"]
-        for name, source in scorers.items():
-            module = f"{dist}_{name.replace('-', '_')}"
-            (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
-            modules.append(module)
-            lines.append(f"{name} = {module}:make")
-        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-        importlib.invalidate_caches()
+        modules.extend(write_plugin(tmp_path, dist, version, "prefopt.scorers", scorers, "make"))
         registry.refresh()
 
     yield install
