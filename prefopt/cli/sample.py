@@ -8,11 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prefopt.config import ModelConfig
-from prefopt.engine.models import load_model, load_tokenizer, resolve_source
-from prefopt.sampling import GenerationSettings, sample_completions
-from prefopt.sampling.files import read_prompts, write_jsonl
-
 
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -52,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def sample_command(args: argparse.Namespace) -> int:
+    # imported here, as every subcommand does, so that the command line starts without loading transformers
+    from prefopt.config import ModelConfig
+    from prefopt.engine.models import load_model, load_tokenizer, resolve_source
+    from prefopt.sampling import GenerationSettings, sample_completions
+    from prefopt.sampling.files import read_prompts, write_jsonl
+
     prompts = read_prompts(args.prompts)  # a bad prompt file fails before the model loads
     model_config = ModelConfig(path=args.model, dtype=args.dtype)
     tokenizer = load_tokenizer(model_config)
