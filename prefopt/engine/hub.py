@@ -3,8 +3,9 @@
 Resolution goes through ``transformers.utils.hub.cached_file``, so the Hugging Face cache (``HF_HOME``,
 ``HF_HUB_CACHE``), ``HF_HUB_OFFLINE`` and access tokens behave as in any transformers program: a warm cache
 serves offline, a cold one downloads when the Hub can be reached. A revision (branch, tag or commit) is resolved
-once to its snapshot commit; the model, its tokenizer and the reference cache's fingerprint all use that commit,
-so they agree even if the branch moves while a run starts.
+to its snapshot commit; the model and the reference cache's fingerprint share one resolution, so they agree even
+if the branch moves while a run starts. The tokenizer is loaded from a resolution of its own, made just before
+(a branch that moves between the two gives a tokenizer of the earlier commit).
 """
 
 from __future__ import annotations
