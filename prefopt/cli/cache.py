@@ -54,12 +54,15 @@ def cache_directory(args: argparse.Namespace) -> Path:
 def build_cache(args: argparse.Namespace) -> int:
     from prefopt.engine.distributed import make_accelerator
     from prefopt.engine.models import load_tokenizer
+    from prefopt.engine.precision import slow_bfloat16_warning
     from prefopt.engine.setup import prepare_splits
     from prefopt.engine.summary import settings_block
     from prefopt.reference import reference_caches
 
     config = config_from_arguments(args.items)
     accelerator = make_accelerator()
+    if warning := slow_bfloat16_warning(accelerator.device, config.model.dtype):
+        accelerator.print(warning)
     tokenizer = load_tokenizer(config.model)
     splits = prepare_splits(config, tokenizer)
     for line in splits.reports:

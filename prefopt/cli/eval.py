@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.engine.evaluate import evaluate
     from prefopt.engine.logprobs import set_packed_forward
     from prefopt.engine.models import load_model, load_tokenizer
+    from prefopt.engine.precision import slow_bfloat16_warning
     from prefopt.engine.setup import policy_source, prepare_evaluation_data
     from prefopt.engine.summary import settings_block
     from prefopt.losses import build_loss
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     loss = build_loss(config.loss)
     reference_config = require_reference(setup, loss.name) if loss.declarations.needs_reference else None
     accelerator = make_accelerator()
+    if warning := slow_bfloat16_warning(accelerator.device, config.model.dtype):
+        accelerator.print(warning)
     for line in setup.lines:
         accelerator.print(line)
     tokenizer = load_tokenizer(config.model)

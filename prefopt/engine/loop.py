@@ -35,6 +35,7 @@ from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
 from prefopt.engine.metrics_log import MetricsLog
 from prefopt.engine.models import ModelSource, load_model, load_tokenizer
 from prefopt.engine.optim import build_optimizer, build_scheduler
+from prefopt.engine.precision import slow_bfloat16_warning
 from prefopt.engine.resume import ResumeRefused, check_resume, config_changes, describe_changes
 from prefopt.engine.setup import policy_source, prepare_splits
 from prefopt.engine.step import loss_step
@@ -98,6 +99,8 @@ class Trainer:
             raise ConfigError(f"logging.plots=true needs matplotlib: {PLOT_EXTRA} (or set logging.plots=false)")
         optim = config.optim
         self.accelerator = make_accelerator(optim.mixed_precision)
+        if warning := slow_bfloat16_warning(self.accelerator.device, config.model.dtype, optim.mixed_precision):
+            self.print(warning)
         world = self.accelerator.num_processes
         if optim.batch_size % (optim.micro_batch_size * world):
             raise ConfigError(

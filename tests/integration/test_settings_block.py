@@ -68,7 +68,15 @@ def test_reference_free_eval_and_cache_build_print_their_settings(tmp_path, caps
 
     final = tmp_path / "sft" / "final"
     assert (
-        main(["eval", *tiny_overrides(tmp_path, "eval"), f"model.path={final}", f"model.reference_path={final}", "loss=dpo"])
+        main(
+            [
+                "eval",
+                *tiny_overrides(tmp_path, "eval"),
+                f"model.path={final}",
+                f"model.reference_path={final}",
+                "loss=dpo",
+            ]
+        )
         == 0
     )
     block = _block(capsys.readouterr().out)
@@ -80,3 +88,18 @@ def test_reference_free_eval_and_cache_build_print_their_settings(tmp_path, caps
     assert main(["cache", "build", *tiny_overrides(tmp_path, "built")]) == 0
     block = _block(capsys.readouterr().out)
     assert block["reference"].count("built ") == 2 and "loss" not in block
+
+
+def test_bfloat16_on_a_cpu_without_bfloat16_instructions_is_warned_about_before_the_work(tmp_path, capsys, monkeypatch):
+    import prefopt.engine.precision as precision
+
+    overrides = [*tiny_overrides(tmp_path, "run"), "optim.mixed_precision=bf16", "optim.max_steps=1"]
+    monkeypatch.setattr(precision, "cpu_has_bfloat16_matmul", lambda: False)
+    assert main(["train", *overrides]) == 0
+    output = capsys.readouterr().out
+    assert "warning: bfloat16 on a CPU without AVX-512 BF16 or AMX" in output
+    assert output.index("warning: bfloat16") < output.index(HEADER)  # before the data, model and cache work
+
+    monkeypatch.setattr(precision, "cpu_has_bfloat16_matmul", lambda: True)
+    assert main(["train", *overrides, f"logging.output_dir={tmp_path / 'native'}"]) == 0
+    assert "warning: bfloat16" not in capsys.readouterr().out
