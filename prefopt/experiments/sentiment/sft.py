@@ -43,7 +43,9 @@ def supervised_finetune(model, tokenizer, reviews: list[str], out: Path, *, size
     model.train()
     losses = []
     batches = review_batches(reviews, tokenizer, size.sft_tokens, size.sft_batch_size, size.sft_steps, seed)
+    device = next(model.parameters()).device
     for ids, labels in tqdm(batches, total=size.sft_steps, disable=not progress, desc="sft"):
+        ids, labels = ids.to(device), labels.to(device)
         loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
