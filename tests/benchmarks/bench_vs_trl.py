@@ -104,12 +104,20 @@ def make_smollm2(folder: Path) -> None:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.save_pretrained(folder)
-    AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=name, dtype="float32").save_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=name, dtype="float32")
+    model.hf_quantizer = None  # dequantised on load, but still marked quantized: save_pretrained would refuse it
+    del model.config.quantization_config
+    model.save_pretrained(folder)
 
 
 # workers (each in its own process) --------------------------------------------------------------------------------
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set since it started (``VmHWM``). Not ``ru_maxrss``: on Linux a child
+    inherits its parent's peak at fork, so a parent that built SmolLM2 would lift every worker to its own."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the inherited-peak caveat holds
 
 
 def run_prefopt(job: dict) -> dict:
@@ -153,7 +161,9 @@ def run_prefopt(job: dict) -> dict:
             begin = time.perf_counter()
             losses.append(trainer.train_step(step)["loss"])
             times.append(time.perf_counter() - begin)
-    wall = time.perf_counter() - start
+        wall = time.perf_counter() - start
+        forward_rate = training_forward_rate(trainer, examples[: job["batch"]])
+
     reference = timings["reference_log_probs"] if job["reference"] == "cache" else 0.0  # live: no pass
     return {
         "setup": setup,
@@ -163,7 +173,23 @@ def run_prefopt(job: dict) -> dict:
         "reference_s": reference,
         "tokens_per_example": tokens,
         "examples": len(examples),
+        "forward_tok_s": forward_rate,
     }
+
+
+def training_forward_rate(trainer, examples) -> float:
+    """Tokens/s (each prompt once) of the policy's forward alone as training runs it (train mode, autograd
+    recording), the best of 3 over one batch: what the reference cache build is compared with."""
+    from prefopt.engine.logprobs import sequence_logprobs
+
+    batch = trainer._collate(examples)
+    tokens = sum(len(e.prompt_ids) + sum(map(len, e.response_ids)) for e in examples)
+    seconds = []
+    for _ in range(3):
+        begin = time.perf_counter()
+        sequence_logprobs(trainer.model, batch)
+        seconds.append(time.perf_counter() - begin)
+    return tokens / min(seconds)
 
 
 def _trl_dataset(job: dict):
@@ -334,20 +360,21 @@ def main() -> None:
         for case in cases:
             rows += run_case(case, base, models, args, scratch)
         headers = ["case", "framework", "reference", "run", "pairs/s", "total s", "peak RSS MiB", "first loss"]
-        headers += ["ref pass tok/s", "train tok/s"]
+        headers += ["ref pass tok/s", "train forward tok/s", "train step tok/s"]
         print(table(headers, rows))
     print(machine())
 
 
 def token_rates(result: dict, batch: int) -> list:
-    """prefopt's reference pass and training step in tokens/s (each prompt counted once), or "-" for TRL."""
+    """prefopt's reference pass, training forward and training step in tokens/s (each prompt counted once), or
+    "-" for TRL."""
     if "tokens_per_example" not in result:
-        return ["-", "-"]
+        return ["-", "-", "-"]
     steady = result["times"][2:] or result["times"]
     train = result["tokens_per_example"] * batch * len(steady) / sum(steady)
     if not result["reference_s"]:
-        return ["-", train]
-    return [result["tokens_per_example"] * result["examples"] / result["reference_s"], train]
+        return ["-", result["forward_tok_s"], train]
+    return [result["tokens_per_example"] * result["examples"] / result["reference_s"], result["forward_tok_s"], train]
 
 
 def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scratch: Path) -> list[list]:
