@@ -10,7 +10,10 @@ distribution of a name on the path is the one whose entry points count, so it de
 from __future__ import annotations
 
 import importlib
+import sys
 import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,6 +56,28 @@ def write_plugin(
     )
     importlib.invalidate_caches()
     return list(modules.values())
+
+
+@contextmanager
+def installed_plugins(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, group: str, attribute: str, registry
+) -> Iterator[Callable[..., None]]:
+    """Yields ``install(dist, {name: module_source}, version="1.0")``, which fakes an installed distribution
+    ``dist`` providing those entries of ``group`` (:func:`write_plugin`) and refreshes ``registry`` so the next
+    lookup rediscovers entry points; on exit the plugin modules are forgotten and ``registry`` refreshed again."""
+    modules: list[str] = []
+    monkeypatch.syspath_prepend(str(directory))
+
+    def install(dist: str, sources: dict[str, str], version: str = "1.0") -> None:
+        modules.extend(write_plugin(directory, dist, version, group, sources, attribute))
+        registry.refresh()
+
+    try:
+        yield install
+    finally:
+        for module in modules:
+            sys.modules.pop(module, None)
+        registry.refresh()
 
 
 def declare_checkout_entry_points(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:

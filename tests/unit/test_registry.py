@@ -12,7 +12,7 @@ from prefopt.cli import main
 from prefopt.losses import LossOptionsError, loss_problems, registry
 from prefopt.registry import IN_PROCESS, NO_PLUGINS_ENV, NameCollisionError, PluginLoadError, UnknownNameError
 from prefopt.verify import check_loss
-from tests.checkout_plugins import write_plugin
+from tests.checkout_plugins import installed_plugins
 from tests.integration.runs import tiny_overrides
 
 GOOD_MODULE = """
@@ -55,17 +55,8 @@ def install(tmp_path, monkeypatch):
     Each loss lives in its own module ``<dist>_<loss_name>`` exposing ``loss``; the registry is refreshed so the
     next lookup rediscovers entry points, and everything is undone after the test.
     """
-    modules: list[str] = []
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def install(dist: str, losses: dict[str, str], version: str = "1.0") -> None:
-        modules.extend(write_plugin(tmp_path, dist, version, "prefopt.losses", losses, "loss"))
-        registry.refresh()
-
-    yield install
-    for module in modules:
-        sys.modules.pop(module, None)
-    registry.refresh()
+    with installed_plugins(tmp_path, monkeypatch, "prefopt.losses", "loss", registry) as install:
+        yield install
 
 
 def pair_scores() -> prefopt.Scores:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from prefopt.losses import registry as losses
 from prefopt.scoring import registry
-from tests.checkout_plugins import declare_checkout_entry_points, write_plugin
+from tests.checkout_plugins import SCORERS, declare_checkout_entry_points, installed_plugins
 
 
 @pytest.fixture(autouse=True)
@@ -23,17 +21,8 @@ def builtin_scorers(tmp_path_factory, monkeypatch):
 def install(tmp_path, monkeypatch):
     """``install(dist, {scorer_name: module_source})`` fakes an installed distribution providing those scorers;
     each module exposes ``make``, the scorer factory."""
-    modules: list[str] = []
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    def install(dist: str, scorers: dict[str, str], version: str = "1.0") -> None:
-        modules.extend(write_plugin(tmp_path, dist, version, "prefopt.scorers", scorers, "make"))
-        registry.refresh()
-
-    yield install
-    for module in modules:
-        sys.modules.pop(module, None)
-    registry.refresh()
+    with installed_plugins(tmp_path, monkeypatch, SCORERS, "make", registry) as install:
+        yield install
 
 
 @pytest.fixture(scope="module")
