@@ -20,6 +20,7 @@ import torch
 from prefopt.reference.sources import AdapterDisabledReference, CachedReference, LiveReference
 
 PHASES = ("setup", "reference", "training", "evaluation", "checkpoints")
+SECONDS_DECIMALS = 6  # microseconds: a tiny run trains for a few hundredths of a second
 
 
 class RunCosts:
@@ -42,10 +43,14 @@ class RunCosts:
     def report(self, device: torch.device) -> dict[str, Any]:
         """The ``costs`` entry of ``report.json``: ``wall_seconds`` per phase, ``reference`` (``built``, ``hit``,
         ``live`` or ``none``, per split for caches), ``training_tokens``, ``tokens_per_second`` (prompt and
-        response tokens of every valid response, per second of training) and ``peak_memory``."""
-        training = self.seconds["training"]
+        response tokens of every valid response, per second of training) and ``peak_memory``.
+
+        The report is consistent with itself: ``tokens_per_second`` is ``training_tokens`` divided by the training
+        seconds as written (rounded to :data:`SECONDS_DECIMALS`), then rounded to one decimal."""
+        seconds = {phase: round(self.seconds[phase], SECONDS_DECIMALS) for phase in PHASES}
+        training = seconds["training"]
         return {
-            "wall_seconds": {phase: round(self.seconds[phase], 3) for phase in PHASES},
+            "wall_seconds": seconds,
             "reference": self.reference,
             "training_tokens": self.training_tokens,
             "tokens_per_second": round(self.training_tokens / training, 1) if training > 0 else None,

@@ -10,6 +10,7 @@ import pytest
 
 from prefopt.config import ConfigError
 from prefopt.engine import loop
+from prefopt.engine.costs import SECONDS_DECIMALS
 from prefopt.engine.models import load_tokenizer
 from prefopt.engine.setup import prepare_splits
 from prefopt.engine.stream import step_micro_batches
@@ -40,9 +41,11 @@ def test_report_records_wall_times_throughput_memory_and_the_reference_origin(tm
     seconds = costs["wall_seconds"]
     assert set(seconds) == {"setup", "reference", "training", "evaluation", "checkpoints"}
     assert all(value >= 0 for value in seconds.values()) and seconds["training"] > 0 and seconds["evaluation"] > 0
-    assert sum(seconds.values()) <= elapsed
+    # each phase is rounded to SECONDS_DECIMALS, at most half a unit of the last place up
+    assert sum(seconds.values()) <= elapsed + len(seconds) * 0.5 * 10**-SECONDS_DECIMALS
     assert costs["training_tokens"] == trained_tokens(run_config(tmp_path, "first", []))
-    assert costs["tokens_per_second"] == pytest.approx(costs["training_tokens"] / seconds["training"], rel=1e-2)
+    # the figures agree as written, whatever the machine's speed: tokens/s is shown to one decimal
+    assert abs(costs["tokens_per_second"] - costs["training_tokens"] / seconds["training"]) <= 0.05 + 1e-9
     assert costs["peak_memory"]["bytes"] > 0
     assert [path.name for path in first.plots] == [
         "loss.png", "accuracy.png", "margin.png", "rewards.png", "logps.png", "lr.png", "grad_norm.png"
