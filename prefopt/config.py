@@ -8,6 +8,7 @@ beside them: an override of ``loss.name`` to another loss drops the options the 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
@@ -229,3 +230,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def dump_config(config: RunConfig) -> str:
     """The resolved configuration as YAML."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def as_config(config: RunConfig | Mapping[str, Any] | str | Path) -> RunConfig:
+    """A :class:`RunConfig` from one, from a nested mapping of settings, or from a YAML file's path.
+
+    Raises:
+        ConfigError: as :func:`load_config`; the message names each key.
+    """
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, str | Path):
+        return load_config(config)
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"a configuration is a RunConfig, a mapping or a YAML path; got {type(config).__name__}")
+    try:
+        return RunConfig.model_validate(dict(config))
+    except ValidationError as error:
+        raise ConfigError(_format_errors(error, "mapping")) from None

@@ -27,8 +27,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that describe a problem with the user's input: printed as one message, without a traceback."""
     from prefopt.config import ConfigError
     from prefopt.data.errors import PreferenceDataError
-    from prefopt.engine.models import ModelPathError
     from prefopt.losses import LossContractError, LossOptionsError
+    from prefopt.model.load import ModelPathError
     from prefopt.plots import PlotError
     from prefopt.reference import ReferenceCacheError
     from prefopt.registry import RegistryError

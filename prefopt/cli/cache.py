@@ -52,27 +52,13 @@ def cache_directory(args: argparse.Namespace) -> Path:
 
 
 def build_cache(args: argparse.Namespace) -> int:
-    from prefopt.engine.distributed import make_accelerator
-    from prefopt.engine.models import load_tokenizer
-    from prefopt.engine.precision import slow_bfloat16_warning
-    from prefopt.engine.setup import prepare_splits
-    from prefopt.engine.summary import settings_block
-    from prefopt.reference import reference_caches
+    from accelerate import PartialState
 
-    config = config_from_arguments(args.items)
-    accelerator = make_accelerator()
-    if warning := slow_bfloat16_warning(accelerator.device, config.model.dtype):
-        accelerator.print(warning)
-    tokenizer = load_tokenizer(config.model)
-    splits = prepare_splits(config, tokenizer)
-    for line in splits.reports:
-        accelerator.print(line)
-    # one cache per split, as training uses them
-    caches = list(reference_caches(config, tokenizer, [splits.train, splits.eval], accelerator))
-    accelerator.print(settings_block(config, splits, reference=caches))
+    from prefopt.api import build_caches  # heavy imports only when building
+
+    caches = build_caches(config_from_arguments(args.items))
     for cache in caches:
-        accelerator.print(f"reference cache ready: {cache.path} ({len(cache)} examples)")
-    accelerator.end_training()
+        PartialState().print(f"reference cache ready: {cache.path} ({len(cache)} examples)")
     return 0
 
 

@@ -1,12 +1,20 @@
-"""``prefopt eval [CONFIG] [key=value ...]``: preference accuracy and margins of a model on a dataset."""
+"""``prefopt eval [CONFIG] [key=value ...]``: preference accuracy and margins of a model on a dataset.
+
+A prefopt-trained ``final/`` directory records the run's resolved configuration. Evaluating it without a CONFIG
+file starts from that configuration instead of the bundled quickstart (so the data and tokenisation settings are
+the run's), with the command line's ``key=value`` overrides on top; its reference is the one the run was trained
+against (:mod:`prefopt.run.evaluation`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from prefopt.cli.common import add_config_arguments
-from prefopt.cli.eval_config import evaluation_setup, require_reference
+from prefopt.cli.common import add_config_arguments, config_from_arguments
+from prefopt.config import load_config
+from prefopt.run.directory import recorded_config_file
+from prefopt.run.evaluation import EvaluationSetup, evaluation_reference
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,49 +33,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from prefopt.engine.distributed import make_accelerator
-    from prefopt.engine.evaluate import evaluate
-    from prefopt.engine.logprobs import set_packed_forward
-    from prefopt.engine.models import load_model, load_tokenizer
-    from prefopt.engine.precision import slow_bfloat16_warning
-    from prefopt.engine.setup import policy_source, prepare_evaluation_data
-    from prefopt.engine.summary import settings_block
-    from prefopt.losses import build_loss
-    from prefopt.reference import reference_log_probs
+def evaluation_setup(items: list[str]) -> EvaluationSetup:
+    """The configuration and reference of ``prefopt eval [CONFIG] [key=value ...]`` (see the module docstring).
 
-    setup = evaluation_setup(args.items)
-    config = setup.config
-    loss = build_loss(config.loss)
-    reference_config = require_reference(setup, loss.name) if loss.declarations.needs_reference else None
-    accelerator = make_accelerator()
-    if warning := slow_bfloat16_warning(accelerator.device, config.model.dtype):
-        accelerator.print(warning)
-    for line in setup.lines:
-        accelerator.print(line)
-    tokenizer = load_tokenizer(config.model)
-    data = prepare_evaluation_data(config, tokenizer)
-    for line in data.reports:
-        accelerator.print(line)
-    model = load_model(policy_source(config, tokenizer), config.model.dtype).to(accelerator.device)
-    set_packed_forward(model, config.model.packed_forward)
-    reference = None
-    if reference_config is not None:  # never the model evaluated: the reference is loaded from its source
-        reference = reference_log_probs(reference_config, tokenizer, [data.eval], None, accelerator)
-    accelerator.print(settings_block(config, data, loss=loss, reference=reference, reference_config=reference_config))
-    metrics = evaluate(
-        model,
-        data.eval,
-        loss,
-        reference,
-        accelerator,
-        batch_size=config.reference.batch_size,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    Raises:
+        ConfigError: an invalid configuration, command line or recorded ``prefopt.yaml``.
+    """
+    config = config_from_arguments(items)
+    recorded_file = recorded_config_file(config.model.path)
+    if recorded_file is None or (items and "=" not in items[0]):
+        return evaluation_reference(config)
+    # no CONFIG file: the run's settings, then the overrides
+    config = load_config(recorded_file, items)
+    return evaluation_reference(config, [f"configuration: recorded in {recorded_file}, with the command line's overrides"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    from prefopt.api import evaluate_setup  # heavy imports only when evaluating
+
+    metrics = evaluate_setup(evaluation_setup(args.items))
+    state = PartialState()
     if args.json:
-        accelerator.print(json.dumps(metrics))
+        state.print(json.dumps(metrics))
     else:
         for name, value in metrics.items():
-            accelerator.print(f"{name:<28} {value:.6f}")
-    accelerator.end_training()
+            state.print(f"{name:<28} {value:.6f}")
     return 0

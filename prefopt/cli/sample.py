@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def sample_command(args: argparse.Namespace) -> int:
     # imported here, as every subcommand does, so that the command line starts without loading transformers
     from prefopt.config import ModelConfig
-    from prefopt.engine.models import load_model, load_tokenizer, resolve_source
+    from prefopt.model.load import load_model, load_tokenizer, resolve_source
     from prefopt.sampling import GenerationSettings, sample_completions
     from prefopt.sampling.files import read_prompts, write_jsonl
 

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def format_report(
-    initial: dict[str, float], final: dict[str, float], steps: int, output_dir, plots: Sequence[Path] = ()
+    initial: dict[str, float], final: dict[str, float], steps: int, model_path: Path, plots: Sequence[Path] = ()
 ) -> str:
     """The end report: where the model is, held-out metrics before and after, and the PNG files when written."""
     rows = [("held-out metric", "before", "after")]
@@ -35,13 +35,13 @@ def format_report(
     lines = [f"{a:<{width}}  {b:>10}  {c:>10}" for a, b, c in rows]
     if plots:
         lines.append(f"plots in {Path(plots[0]).parent}: {', '.join(Path(p).name for p in plots)}")
-    return "\n".join([f"trained {steps} steps; final model in {output_dir / 'final'}", *lines])
+    return "\n".join([f"trained {steps} steps; final model in {model_path}", *lines])
 
 
 def run(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
-    from prefopt.engine.loop import TrainingDiverged, train  # heavy imports only when training
+    from prefopt.api import TrainingDiverged, train  # heavy imports only when training
 
     config = config_from_arguments(args.items)
     try:
@@ -50,6 +50,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"prefopt train: {error}", file=sys.stderr)
         return EXIT_DIVERGED
     PartialState().print(
-        format_report(result.initial_eval, result.final_eval, result.steps, result.output_dir, result.plots)
+        format_report(result.initial_metrics, result.final_metrics, result.steps, result.model_path, result.plots)
     )
     return 0

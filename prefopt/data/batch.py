@@ -2,7 +2,7 @@
 
 A prompt and its K responses stay separate pieces (prompt ids once, response ids per response) and are
 concatenated only inside the forward pass, which computes each prompt once for its responses
-(:mod:`prefopt.engine.packing`).
+(:mod:`prefopt.model.packing`).
 """
 
 from __future__ import annotations

@@ -10,12 +10,14 @@ from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine.metrics import MetricMean, preference_metrics
 from prefopt.engine.step import loss_step
 from prefopt.losses import TrainingLoss
+from prefopt.model.logprobs import Layout
 from prefopt.reference import ReferenceLogProbs
 from prefopt.reference.batches import reference_batches
 
 
 def evaluate(
     model: nn.Module,
+    layout: Layout,
     examples: list[TokenizedExample],
     loss: TrainingLoss,
     reference: ReferenceLogProbs | None,
@@ -24,7 +26,8 @@ def evaluate(
     batch_size: int,
     pad_token_id: int,
 ) -> dict[str, float]:
-    """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the distinct examples.
+    """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the distinct examples, the
+    model run in ``layout``.
 
     Examples are taken in the fixed batches of :func:`prefopt.reference.batches.reference_batches`, the batches
     the reference cache is computed in, so before training the policy reproduces the reference log-probs bit for
@@ -42,7 +45,7 @@ def evaluate(
     with torch.no_grad():
         for group in batches:
             batch = collate(group, pad_token_id).to(accelerator.device)
-            scores, out = loss_step(model, batch, loss, reference)
+            scores, out = loss_step(model, batch, layout, loss, reference)
             mean.add(preference_metrics(scores, out), weight=len(batch.keys))
     model.train(was_training)
     return mean.gathered_means(accelerator)

@@ -1,49 +1,46 @@
 """The training loop on ``accelerate``: gradient accumulation, clipping, logging, evaluation, checkpoints.
 
-A run is ``prefopt train``: prepare the data, build (or reuse) the reference cache, then train the policy, which
-is the only model in memory. Every ``log_every`` steps the training metrics and every ``eval_every`` steps the
-held-out metrics go to ``metrics.jsonl`` in the output directory; the final model is saved with
-``save_pretrained`` next to the tokenizer, the resolved configuration and ``report.json``. A run resumed from a
-checkpoint logs and ends as an uninterrupted one would (:mod:`prefopt.engine.resume` decides what a resume may
-change); a non-finite loss, gradient or weight stops it with :class:`TrainingDiverged`, saving nothing of that state.
+:class:`Trainer` takes the parts of a run built by :func:`prefopt.run.builder.build_run` (data, policy, reference,
+loss) and trains the policy, the only model in memory once the reference cache is built. Every ``log_every`` steps
+the training metrics and every ``eval_every`` steps the held-out metrics go to ``metrics.jsonl``; the final model
+is saved with ``save_pretrained`` next to the tokenizer, the resolved configuration and ``report.json`` (the
+layout: :mod:`prefopt.run.directory`). A run resumed from a checkpoint logs and ends as an uninterrupted one would
+(:mod:`prefopt.engine.resume` decides what a resume may change); a non-finite loss, gradient or weight stops it
+with :class:`TrainingDiverged`, saving nothing of that state.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import math
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from prefopt.config import ConfigError, RunConfig, dump_config
+from prefopt.config import RunConfig, dump_config
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
-from prefopt.engine.costs import RunCosts, reference_origin
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
-from prefopt.engine.logprobs import set_packed_forward
 from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
 from prefopt.engine.metrics_log import MetricsLog
-from prefopt.engine.models import ModelSource, load_model, load_tokenizer
 from prefopt.engine.optim import build_optimizer, build_scheduler
-from prefopt.engine.precision import slow_bfloat16_warning
-from prefopt.engine.resume import ResumeRefused, check_resume, config_changes, describe_changes
-from prefopt.engine.setup import policy_source, prepare_splits
+from prefopt.engine.resume import ResumeRefused, config_changes, describe_changes
 from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
-from prefopt.engine.summary import settings_block
-from prefopt.losses import NonFiniteLossError, build_loss
-from prefopt.plots import PLOT_EXTRA, plotting_available, write_plots
-from prefopt.reference import ReferenceLogProbs, reference_log_probs
+from prefopt.losses import NonFiniteLossError
+from prefopt.model.load import ModelSource
+from prefopt.plots import plotting_available, write_plots
+from prefopt.run.builder import RunParts, build_run
+from prefopt.run.data import Records
+from prefopt.run.directory import RunDirectory
+from prefopt.run.summary import settings_block
 
 
 class TrainingDiverged(RuntimeError):
@@ -51,33 +48,41 @@ class TrainingDiverged(RuntimeError):
 
 
 @dataclass
-class TrainResult:
-    """What a finished run reports (``history``: the training-metric lines logged by this call; ``plots``: the
-    PNG files written at its end)."""
+class RunResult:
+    """What a finished training run reports.
 
-    output_dir: Path
+    Attributes:
+        run_dir: the run directory (:class:`~prefopt.run.directory.RunDirectory` describes its files).
+        model_path: the saved model, ``run_dir/final`` (loads with ``from_pretrained``).
+        steps: optimizer steps trained in all.
+        initial_metrics: held-out metrics before the first step.
+        final_metrics: held-out metrics of the saved model: ``accuracy``, ``margin``, ``loss``, ``kendall_tau``
+            (K > 2), rewards and log-probs per rank; empty without held-out examples.
+        history: the training-metric lines logged by this call.
+        plots: the PNG files written at its end.
+    """
+
+    run_dir: Path
+    model_path: Path
     steps: int
-    initial_eval: dict[str, float]
-    final_eval: dict[str, float]
+    initial_metrics: dict[str, float]
+    final_metrics: dict[str, float]
     history: list[dict] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
 
 
-def _disable_dropout(model: torch.nn.Module) -> None:
-    """Dropout would make the policy differ from the reference at step 0; DPO trains without it."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
+@dataclass(frozen=True)
+class StepEnd:
+    """What a callback of :meth:`Trainer.run` sees after each optimizer step: ``step`` steps done, the step's
+    training ``metrics`` (gathered over processes) and the ``policy`` (unwrapped; in training mode again when the
+    callback returns)."""
+
+    step: int
+    metrics: dict[str, float]
+    policy: torch.nn.Module
 
 
-def _apply_lora(model, config: RunConfig):
-    from peft import LoraConfig, get_peft_model  # optional dependency: prefopt[peft]
-
-    lora = config.model.lora
-    return get_peft_model(
-        model,
-        LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules),
-    )
+OnStep = Callable[[StepEnd], None]
 
 
 def total_steps(config: RunConfig, num_examples: int) -> int:
@@ -92,62 +97,44 @@ class Trainer:
     Used as a context manager, it calls :meth:`close` on leaving, whether the run finished or failed.
     """
 
-    def __init__(self, config: RunConfig, *, resume: bool = False) -> None:
-        started, self.costs = time.perf_counter(), RunCosts()
-        self.config = config
-        if config.logging.plots is True and not plotting_available():
-            raise ConfigError(f"logging.plots=true needs matplotlib: {PLOT_EXTRA} (or set logging.plots=false)")
-        optim = config.optim
-        self.accelerator = make_accelerator(optim.mixed_precision)
-        if warning := slow_bfloat16_warning(self.accelerator.device, config.model.dtype, optim.mixed_precision):
-            self.print(warning)
-        world = self.accelerator.num_processes
-        if optim.batch_size % (optim.micro_batch_size * world):
-            raise ConfigError(
-                f"optim.batch_size ({optim.batch_size}) must be a multiple of optim.micro_batch_size "
-                f"({optim.micro_batch_size}) times the number of processes ({world})"
-            )
+    def __init__(self, parts: RunParts, *, resume: bool = False) -> None:
+        started = time.perf_counter()
+        config, self.accelerator = parts.config, parts.accelerator
+        self.config, self.costs, self.loss = config, parts.costs, parts.loss
+        self.tokenizer, self.splits, self.source = parts.tokenizer, parts.splits, parts.source
+        self.layout, self.reference = parts.layout, parts.reference
+        optim, world = config.optim, self.accelerator.num_processes
         self.accumulation = optim.batch_size // (optim.micro_batch_size * world)
-        self.output_dir = Path(config.logging.output_dir)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.resume_from = checkpoint.latest_checkpoint(self.output_dir) if resume else None
+        self.run_dir = RunDirectory(Path(config.logging.output_dir))
+        self.run_dir.root.mkdir(parents=True, exist_ok=True)
+        self.resume_from = self.run_dir.latest_checkpoint() if resume else None
         if resume and self.resume_from is None:
-            self.print(f"no checkpoint in {self.output_dir / 'checkpoints'}; starting from step 0")
+            self.print(f"no checkpoint in {self.run_dir.checkpoints_dir}; starting from step 0")
         set_seed(config.seed)
-
-        self.loss = build_loss(config.loss)  # first: a misspelt loss or option fails before any loading
-        self.tokenizer = load_tokenizer(config.model)
-        self.splits = prepare_splits(config, self.tokenizer)
-        for line in self.splits.reports:
-            self.print(line)
-
-        # on the run's device before the reference pass, which it may serve
-        self.source = policy_source(config, self.tokenizer)
-        self.model = load_model(self.source, config.model.dtype).to(self.accelerator.device)
-        _disable_dropout(self.model)
-        set_packed_forward(self.model, config.model.packed_forward)
-        if config.model.lora is not None:
-            self.model = _apply_lora(self.model, config)
-        self.reference: ReferenceLogProbs | None = None
-        if self.loss.declarations.needs_reference:
-            with self.costs.phase("reference"):
-                self.reference = reference_log_probs(
-                    config, self.tokenizer, [self.splits.train, self.splits.eval], self.model, self.accelerator
-                )
-        self.costs.reference = reference_origin(self.reference)
+        self.costs.reference = self.reference.origin() if self.reference is not None else "none"
+        model = parts.policy
         if config.model.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable()
+            model.gradient_checkpointing_enable()
         self.steps = total_steps(config, len(self.splits.train))
         training = (self.steps, self.accumulation, world)
         self.print(settings_block(config, self.splits, loss=self.loss, reference=self.reference, training=training))
-        optimizer = build_optimizer(self.model, optim)
+        optimizer = build_optimizer(model, optim)
         # the schedule counts optimizer steps of the global batch; accelerate's scheduler wrapper would step it
         # once per process, so it stays unwrapped and is only registered for checkpoints
         self.scheduler = build_scheduler(optimizer, optim, self.steps)
         self.accelerator.register_for_checkpointing(self.scheduler)
-        self.model, self.optimizer = self.accelerator.prepare(self.model, optimizer)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.config_yaml = dump_config(config)
-        self.costs.seconds["setup"] = time.perf_counter() - started - self.costs.seconds["reference"]
+        self.costs.seconds["setup"] += time.perf_counter() - started
+
+    @classmethod
+    def from_config(
+        cls, config: RunConfig, *, train: Records | None = None, eval: Records | None = None, resume: bool = False
+    ) -> Trainer:
+        """The Trainer of ``config`` (and records in memory, if any), its parts built by
+        :func:`~prefopt.run.builder.build_run` under a fresh Accelerator."""
+        parts = build_run(config, make_accelerator(config.optim.mixed_precision), train=train, eval=eval)
+        return cls(parts, resume=resume)
 
     def print(self, message: str) -> None:
         self.accelerator.print(message)
@@ -160,6 +147,7 @@ class Trainer:
         with self.costs.phase("evaluation"):
             return evaluate(
                 self.model,
+                self.layout,
                 self.splits.eval,
                 self.loss,
                 self.reference,
@@ -191,7 +179,7 @@ class Trainer:
             context = self.accelerator.no_sync(self.model) if not last else contextlib.nullcontext()
             with context:
                 with self.accelerator.autocast():
-                    scores, out = loss_step(self.model, batch, self.loss, self.reference)
+                    scores, out = loss_step(self.model, batch, self.layout, self.loss, self.reference)
                 self.accelerator.backward(out.loss / self.accumulation)
             mean.add(preference_metrics(scores, out), weight=len(indices))
         # the norm before clipping (no max_grad_norm: an infinite maximum leaves the gradients as they are); under
@@ -209,8 +197,10 @@ class Trainer:
             metrics["grad_norm"] = float(norm)
         return metrics
 
-    def run(self) -> TrainResult:
+    def run(self, on_step: OnStep | None = None) -> RunResult:
         """Train from step 0, or from the checkpoint found at construction (``resume``); evaluate; save ``final/``.
+
+        ``on_step``, when given, is called after every optimizer step (see :class:`StepEnd`).
 
         Raises:
             ResumeRefused: the configuration differs from the checkpoint's in a setting a resumed run cannot change.
@@ -231,10 +221,10 @@ class Trainer:
             )
         main = self.accelerator.is_main_process
         log = MetricsLog(
-            self.output_dir / "metrics.jsonl",
+            self.run_dir.metrics_file,
             main,
             state.get("metrics_lines"),
-            self.output_dir / "tensorboard" if logging.tensorboard else None,
+            self.run_dir.tensorboard_dir if logging.tensorboard else None,
         )
         if changes:
             log.write_changes(start, changes)
@@ -266,6 +256,9 @@ class Trainer:
                 history.append({"step": done, **logged})
                 bar.set_postfix(loss=f"{logged['loss']:.4f}", acc=f"{logged['accuracy']:.2f}")
                 window = MetricWindow()
+            if on_step is not None:
+                on_step(StepEnd(done, metrics, self.accelerator.unwrap_model(self.model)))
+                self.model.train()
             if logging.eval_every and done % logging.eval_every == 0 and done != self.steps:
                 log.write(done, "eval", self._evaluate_trained(done))
             # the last step too, so that a run killed in its final save, or resumed for more steps, restarts there
@@ -274,7 +267,7 @@ class Trainer:
                 loop_state = {"metrics_lines": log.lines, "window": window.state()}
                 with self.costs.phase("checkpoints"):
                     checkpoint.save_checkpoint(
-                        self.accelerator, self.output_dir, done, self.config_yaml, loop_state, logging.keep_checkpoints
+                        self.accelerator, self.run_dir, done, self.config_yaml, loop_state, logging.keep_checkpoints
                     )
         bar.close()
         final = self._evaluate_trained(self.steps)
@@ -283,8 +276,8 @@ class Trainer:
         self.save_final(initial, final)
         plots = []
         if main and (logging.plots is True or (logging.plots == "auto" and plotting_available())):
-            plots = write_plots([self.output_dir], self.output_dir / "plots")
-        return TrainResult(self.output_dir, self.steps, initial, final, history, plots)
+            plots = write_plots([self.run_dir.root], self.run_dir.plots_dir)
+        return RunResult(self.run_dir.root, self.run_dir.final_dir, self.steps, initial, final, history, plots)
 
     def __enter__(self) -> Trainer:
         return self
@@ -305,7 +298,7 @@ class Trainer:
             raise self._diverged(step, "the weights are no longer finite")
 
     def _diverged(self, step: int, what: str) -> TrainingDiverged:
-        last = checkpoint.latest_checkpoint(self.output_dir)
+        last = self.run_dir.latest_checkpoint()
         kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint had been written"
         return TrainingDiverged(
             f"training diverged at step {step} of {self.steps}: {what}. Stopped without saving this state "
@@ -328,12 +321,11 @@ class Trainer:
         model = self.accelerator.unwrap_model(self.model)
         if self.config.model.lora is not None:
             model = model.merge_and_unload()
-        target = self.output_dir / "final"
-        partial = self.output_dir / "final.tmp"
-        _remove(partial)
-        model.save_pretrained(partial, safe_serialization=True)
-        self.tokenizer.save_pretrained(partial)
-        (partial / "prefopt.yaml").write_text(self.config_yaml)
+
+        def save_model(directory: Path) -> None:
+            model.save_pretrained(directory, safe_serialization=True)
+            self.tokenizer.save_pretrained(directory)
+
         report = {
             "steps": self.steps,
             "initial_eval": initial,
@@ -341,9 +333,7 @@ class Trainer:
             "model": model_record(self.config, self.source),
             "costs": self.costs.report(self.accelerator.device),
         }
-        (partial / "report.json").write_text(json.dumps(report, indent=2))
-        _remove(target)
-        partial.rename(target)
+        self.run_dir.write_final(save_model, self.config_yaml, report)
 
 
 def model_record(config: RunConfig, source: ModelSource) -> dict:
@@ -354,20 +344,3 @@ def model_record(config: RunConfig, source: ModelSource) -> dict:
     if config.model.path is not None:
         return {"path": config.model.path}
     return {"preset": config.model.preset, "seed": config.seed}
-
-
-def _remove(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
-
-
-def train(config: RunConfig, *, resume: bool = False) -> TrainResult:
-    """Train the configured policy; with ``resume`` continue exactly from the latest checkpoint, or, when
-    ``final/`` already holds the configured steps, report the finished run without loading or training anything."""
-    report = check_resume(config) if resume else None
-    if report is not None:
-        output_dir = Path(config.logging.output_dir)
-        PartialState().print(f"the run in {output_dir} is finished ({report['steps']} steps); nothing to do")
-        return TrainResult(output_dir, report["steps"], report["initial_eval"], report["final_eval"])
-    with Trainer(config, resume=resume) as trainer:
-        return trainer.run()

@@ -11,7 +11,6 @@ both runs set ``optim.max_steps``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ import yaml
 
 from prefopt.config import ConfigError, RunConfig, dump_config
 from prefopt.engine import checkpoint
-from prefopt.losses import Loss, WeightedLoss, build_loss
+from prefopt.losses import build_loss
+from prefopt.run.directory import RunDirectory
 
 CHANGEABLE = ("logging.", "optim.max_steps", "optim.epochs")
 LENGTH = ("optim.max_steps", "optim.epochs")
@@ -44,21 +44,9 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _resolved_loss(spec: Any) -> dict[str, Any] | list[dict[str, Any]]:
-    """The loss a specification builds: name, pairs and every option (defaults included), with weights for a sum."""
-    loss = build_loss(spec)
-    if isinstance(loss, WeightedLoss):
-        return [{"weight": weight, **_entry(part)} for weight, part in loss.parts]
-    return _entry(loss)
-
-
-def _entry(loss: Loss) -> dict[str, Any]:
-    return {"name": loss.name, "pairs": loss.pairs, **loss.options.model_dump(mode="json")}
-
-
 def _settings(config_yaml: str) -> dict[str, Any]:
     tree = yaml.safe_load(config_yaml)
-    tree["loss"] = _resolved_loss(tree["loss"])
+    tree["loss"] = build_loss(tree["loss"]).settings()  # name, pairs and every option, defaults included
     return _flatten(tree)
 
 
@@ -102,14 +90,14 @@ def check_resume(config: RunConfig) -> dict[str, Any] | None:
         ResumeRefused: the configuration differs from that of the latest checkpoint, or of the finished run, in a
             setting a resumed run cannot change.
     """
-    output_dir = Path(config.logging.output_dir)
-    latest = checkpoint.latest_checkpoint(output_dir)
+    run_dir = RunDirectory(Path(config.logging.output_dir))
+    latest = run_dir.latest_checkpoint()
     if latest is not None:
         config_changes(checkpoint.saved_config(latest), config, latest)
-    final = output_dir / "final"
-    if not (final / "report.json").exists():
+    report = run_dir.report()
+    if report is None:
         return None
-    changes = config_changes((final / "prefopt.yaml").read_text(), config, final)
+    changes = config_changes(run_dir.final_config(), config, run_dir.final_dir)
     if any(key in changes for key in LENGTH):
         return None
-    return json.loads((final / "report.json").read_text())
+    return report

@@ -8,17 +8,21 @@ from __future__ import annotations
 from torch import nn
 
 from prefopt.data.batch import Batch
-from prefopt.engine.logprobs import sequence_logprobs
 from prefopt.losses import Declarations, TrainingLoss
+from prefopt.model.logprobs import Layout, sequence_logprobs
 from prefopt.reference import ReferenceLogProbs
 from prefopt.types import LossOutput, Scores
 
 
 def batch_scores(
-    model: nn.Module, batch: Batch, declarations: Declarations, reference: ReferenceLogProbs | None
+    model: nn.Module,
+    batch: Batch,
+    layout: Layout,
+    declarations: Declarations,
+    reference: ReferenceLogProbs | None,
 ) -> Scores:
-    """Policy log-probs of ``batch`` (with gradients) and whatever else the loss declares it needs."""
-    logps = sequence_logprobs(model, batch, token_level=declarations.needs_token_logps)
+    """Policy log-probs of ``batch`` (with gradients, in ``layout``) and whatever else the loss declares it needs."""
+    logps = sequence_logprobs(model, batch, layout, token_level=declarations.needs_token_logps)
     ref = reference(batch) if declarations.needs_reference and reference is not None else None
     return Scores(
         policy=logps.summed,
@@ -32,8 +36,8 @@ def batch_scores(
 
 
 def loss_step(
-    model, batch: Batch, loss: TrainingLoss, reference: ReferenceLogProbs | None
+    model, batch: Batch, layout: Layout, loss: TrainingLoss, reference: ReferenceLogProbs | None
 ) -> tuple[Scores, LossOutput]:
-    """Scores of ``batch`` and the loss's output on them."""
-    scores = batch_scores(model, batch, loss.declarations, reference)
+    """Scores of ``batch`` (the policy run in ``layout``) and the loss's output on them."""
+    scores = batch_scores(model, batch, layout, loss.declarations, reference)
     return scores, loss(scores)

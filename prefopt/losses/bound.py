@@ -9,6 +9,7 @@ against that contract (shapes, finite values), and reduces to the scalar mean ov
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -58,6 +59,15 @@ class Loss:
     def declarations(self) -> Declarations:
         """The definition's declarations for these options."""
         return self.definition.declarations(self.options)
+
+    def settings(self) -> dict[str, Any]:
+        """What the loss computes, as recorded and compared on resume: name, pair scheme and every option."""
+        return {"name": self.name, "pairs": self.pairs, **self.options.model_dump(mode="json")}
+
+    def describe(self) -> str:
+        """``dpo (beta=0.1, label_smoothing=0.0, pairs=all)``."""
+        options = [f"{key}={value}" for key, value in self.options.model_dump(mode="json").items()]
+        return f"{self.name} ({', '.join([*options, f'pairs={self.pairs}'])})"
 
     def __call__(self, scores: Scores) -> LossOutput:
         declarations = self.declarations

@@ -133,3 +133,11 @@ class TrainingLoss(Protocol):
     def __call__(self, scores: Scores) -> LossOutput:
         """The scalar mean loss over the batch's prompts, (B, K) detached rewards and metrics."""
         ...
+
+    def settings(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """What the loss computes (name, pairs, every option; per part with its weight for a sum)."""
+        ...
+
+    def describe(self) -> str:
+        """One line for the settings block."""
+        ...

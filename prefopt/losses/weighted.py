@@ -42,6 +42,14 @@ class WeightedLoss:
     def name(self) -> str:
         return " + ".join(f"{w:g}*{loss.name}" for w, loss in self.parts)
 
+    def settings(self) -> list[dict[str, Any]]:
+        """Each part's :meth:`Loss.settings` with its weight."""
+        return [{"weight": weight, **part.settings()} for weight, part in self.parts]
+
+    def describe(self) -> str:
+        """``1 x dpo (...) + 0.5 x sft (...)``."""
+        return " + ".join(f"{weight:g} x {part.describe()}" for weight, part in self.parts)
+
     def __call__(self, scores: Scores) -> LossOutput:
         total, metrics, rewards = None, {}, None
         for weight, loss in self.parts:

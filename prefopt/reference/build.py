@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.logprobs import sequence_logprobs
+from prefopt.model.logprobs import choose_layout, sequence_logprobs
 from prefopt.reference.batches import reference_batches
 from prefopt.reference.cache import SUFFIX, ReferenceCache, write_cache
 from prefopt.reference.fingerprint import Fingerprint, dataset_hash, dtype_name
@@ -38,6 +38,7 @@ class CacheJob:
         pad_token_id: the id padding prompts and responses.
         accelerator: an ``accelerate.Accelerator`` whose processes share the pass, or ``None`` for one process.
         progress: show a progress bar (main process only).
+        packed_forward: run the model packed where it supports it (:func:`~prefopt.model.logprobs.choose_layout`).
     """
 
     examples: Sequence[TokenizedExample]
@@ -47,6 +48,7 @@ class CacheJob:
     pad_token_id: int
     accelerator: Any | None = None
     progress: bool = True
+    packed_forward: bool = True
 
     @property
     def path(self) -> Path:
@@ -75,6 +77,7 @@ def build_reference_cache(model: nn.Module, job: CacheJob) -> ReferenceCache:
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     batches = reference_batches(examples, job.batch_size)[rank::world]
     device = next(model.parameters()).device
+    layout = choose_layout(model, job.packed_forward)
     was_training = model.training
     model.eval()
     results: list[tuple[list[str], Tensor, Tensor]] = []  # per batch: B keys, (B, K) values, (B, K) lengths
@@ -82,7 +85,7 @@ def build_reference_cache(model: nn.Module, job: CacheJob) -> ReferenceCache:
         with torch.inference_mode():
             bar = tqdm(batches, desc="reference log-probs", unit="batch", disable=not job.progress or rank != 0)
             for group in bar:
-                out = sequence_logprobs(model, collate(group, job.pad_token_id).to(device))
+                out = sequence_logprobs(model, collate(group, job.pad_token_id).to(device), layout)
                 results.append(([e.key for e in group], out.summed.cpu(), out.lengths.cpu()))
     finally:
         model.train(was_training)

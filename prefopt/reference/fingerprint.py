@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from prefopt.config import DataConfig
-    from prefopt.engine.hub import HubModel
-    from prefopt.engine.models import ModelSource
+    from prefopt.model.hub import HubModel
+    from prefopt.model.load import ModelSource
 
 #: Version of the cache file layout; part of every fingerprint, so a new layout never reads an old file.
 FORMAT_VERSION = 1

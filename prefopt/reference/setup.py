@@ -16,8 +16,8 @@ from torch import nn
 
 from prefopt.config import ModelConfig, RunConfig
 from prefopt.data.batch import TokenizedExample
-from prefopt.engine.logprobs import set_packed_forward
-from prefopt.engine.models import ModelSource, load_model, resolve_source
+from prefopt.model.load import ModelSource, load_model, resolve_source
+from prefopt.model.logprobs import choose_layout
 from prefopt.reference.build import CacheJob, get_or_build
 from prefopt.reference.cache import MEMO_NAME, ReferenceCache
 from prefopt.reference.fingerprint import cache_fingerprint
@@ -51,14 +51,14 @@ def reference_log_probs(
         serving = None if separate else initial_policy
         caches = list(reference_caches(config, tokenizer, [split for split in splits if split], accelerator, serving))
         gc.collect()  # frees a separately loaded reference model, dropped with the finished generator
-        return CachedReference(caches)
+        return CachedReference(caches, config.reference.cache_dir)
+    packed = config.model.packed_forward
     if not separate and hasattr(initial_policy, "disable_adapter"):
-        return AdapterDisabledReference(initial_policy)
+        return AdapterDisabledReference(initial_policy, choose_layout(initial_policy, packed))
     # a frozen copy, apart from the policy that will be trained
     source = reference_source(config.model, len(tokenizer), config.seed)
-    return LiveReference(
-        reference_loader(source, config.model.dtype, _device(accelerator), packed=config.model.packed_forward)()
-    )
+    model = reference_loader(source, config.model.dtype, _device(accelerator))()
+    return LiveReference(model, choose_layout(model, packed))
 
 
 def reference_caches(
@@ -75,9 +75,7 @@ def reference_caches(
     """
     source = reference_source(config.model, len(tokenizer), config.seed)
     cache_dir = Path(config.reference.cache_dir).expanduser()
-    load_reference = reference_loader(
-        source, config.model.dtype, _device(accelerator), initial_policy, packed=config.model.packed_forward
-    )
+    load_reference = reference_loader(source, config.model.dtype, _device(accelerator), initial_policy)
     for examples in splits:
         job = CacheJob(
             examples=examples,
@@ -95,6 +93,7 @@ def reference_caches(
             pad_token_id=tokenizer.pad_token_id,
             accelerator=accelerator,
             progress=config.logging.progress,
+            packed_forward=config.model.packed_forward,
         )
         yield get_or_build(load_reference, job)
 
@@ -114,18 +113,14 @@ def reference_loader(
     dtype: str,
     device: torch.device | None,
     initial_policy: nn.Module | None = None,
-    *,
-    packed: bool = True,
 ) -> Callable[[], nn.Module]:
     """A function returning the reference model of ``source`` in ``dtype`` on ``device``, loaded at most once and
-    only when first called (a cache miss); ``initial_policy``, when given, serves instead of loading anything.
-    A loaded model runs in the packed layout if ``packed`` (see :func:`set_packed_forward`)."""
+    only when first called (a cache miss); ``initial_policy``, when given, serves instead of loading anything."""
     loaded: list[nn.Module] = [] if initial_policy is None else [initial_policy]
 
     def load() -> nn.Module:
         if not loaded:
             model = load_model(source, dtype)
-            set_packed_forward(model, packed)
             loaded.append(model.to(device) if device is not None else model)
         return loaded[0]
 

@@ -2,7 +2,7 @@
 
 For logits (N, R, V) in bfloat16 and targets (N, R):
 
-- ``token_logprobs`` (prefopt.engine.logprobs): the gathered logit minus a float32 logsumexp taken over chunks of
+- ``token_logprobs`` (prefopt.model.logprobs): the gathered logit minus a float32 logsumexp taken over chunks of
   at most ``_LOGSUMEXP_CHUNK`` positions of one sequence;
 - ``naive``: ``logits.float().log_softmax(-1).gather(-1, targets[..., None])``.
 
@@ -40,7 +40,7 @@ def make_inputs(rows: int, length: int, vocab: int):
 
 
 def method(name: str):
-    from prefopt.engine.logprobs import token_logprobs
+    from prefopt.model.logprobs import token_logprobs
 
     def naive(logits, targets):
         return logits.float().log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -93,7 +93,7 @@ def in_subprocess(*args) -> dict:
 
 
 def expected_extra(name: str, rows: int, length: int, vocab: int) -> int:
-    from prefopt.engine.logprobs import _LOGSUMEXP_CHUNK
+    from prefopt.model.logprobs import _LOGSUMEXP_CHUNK
 
     positions = min(length, _LOGSUMEXP_CHUNK) if name == "token_logprobs" else rows * length
     return 2 * positions * vocab * 4

@@ -10,7 +10,7 @@ for everything a first ``prefopt train`` pays for. Measured per run:
 - held-out preference accuracy before and after training;
 - the 1-minute load average at the end of the run: other processes on a small machine slow a run down a lot.
 
-``Trainer(config).run()`` is exactly what ``prefopt.engine.loop.train`` does; it is split here to time the parts.
+``Trainer.from_config(config).run()`` is exactly what ``prefopt.train`` does; it is split here to time the parts.
 Extra ``key=value`` arguments override the configuration as on the command line.
 """
 
@@ -39,7 +39,7 @@ def one_run(overrides: list[str]) -> list:
             ]
         )
         start = time.perf_counter()
-        trainer = Trainer(config)
+        trainer = Trainer.from_config(config)
         setup = time.perf_counter() - start
         result = trainer.run()
         training = time.perf_counter() - start - setup

@@ -89,7 +89,7 @@ def main() -> None:
                 *extra,
             ]
         )
-        trainer = loop.Trainer(config)
+        trainer = loop.Trainer.from_config(config)
         start = time.perf_counter()
         before = trainer.evaluate()
         evaluation = time.perf_counter() - start

@@ -42,7 +42,7 @@ def worker(overrides: list[str]) -> None:
     timings = {}
     time_calls(loop, "reference_log_probs", timings)
     start = time.perf_counter()
-    trainer = loop.Trainer(config_from_arguments(overrides))
+    trainer = loop.Trainer.from_config(config_from_arguments(overrides))
     setup = time.perf_counter() - start
     step_times, losses = [], []
     for step in range(trainer.steps):

@@ -95,8 +95,8 @@ def make_smollm2(folder: Path) -> None:
     """SmolLM2-135M-Instruct from its .gguf, as prefopt loads it (dequantised to float32), saved as a Hugging Face
     directory that both frameworks read."""
     from prefopt.config import ModelConfig
-    from prefopt.engine.models import load_model, load_tokenizer, resolve_source
     from prefopt.experiments.sentiment.__main__ import default_model
+    from prefopt.model.load import load_model, load_tokenizer, resolve_source
 
     gguf = default_model()
     if gguf is None:
@@ -148,7 +148,7 @@ def run_prefopt(job: dict) -> dict:
         "logging.progress=false",
     ]
     start = time.perf_counter()
-    with loop.Trainer(load_config(None, overrides)) as trainer:
+    with loop.Trainer.from_config(load_config(None, overrides)) as trainer:
         setup = time.perf_counter() - start
         examples = trainer.splits.train
         tokens = sum(len(e.prompt_ids) + sum(map(len, e.response_ids)) for e in examples) / len(examples)
@@ -177,14 +177,14 @@ def run_prefopt(job: dict) -> dict:
 def training_forward_rate(trainer, examples) -> float:
     """Tokens/s (each prompt once) of the policy's forward alone as training runs it (train mode, autograd
     recording), the best of 3 over one batch: what the reference cache build is compared with."""
-    from prefopt.engine.logprobs import sequence_logprobs
+    from prefopt.model.logprobs import sequence_logprobs
 
     batch = trainer._collate(examples)
     tokens = sum(len(e.prompt_ids) + sum(map(len, e.response_ids)) for e in examples)
     seconds = []
     for _ in range(3):
         begin = time.perf_counter()
-        sequence_logprobs(trainer.model, batch)
+        sequence_logprobs(trainer.model, batch, trainer.layout)
         seconds.append(time.perf_counter() - begin)
     return tokens / min(seconds)
 
@@ -266,7 +266,7 @@ def check_agreement(job: dict) -> dict:
     import torch
 
     from prefopt.data.batch import TokenizedExample, collate
-    from prefopt.engine.logprobs import sequence_logprobs
+    from prefopt.model.logprobs import choose_layout, sequence_logprobs
 
     trainer = _trl_trainer({**job, "case": "tiny", "steps": 1}, precompute=False)
     rows = [trainer.train_dataset[i] for i in range(job["batch"])]
@@ -284,7 +284,9 @@ def check_agreement(job: dict) -> dict:
             TokenizedExample(f"e{i}", tuple(p), (tuple(responses[i]), tuple(responses[len(rows) + i])), (0, 1))
             for i, p in enumerate(prompts)
         ]
-        ours = sequence_logprobs(model, collate(examples, trainer.processing_class.pad_token_id), token_level=True)
+        ours = sequence_logprobs(
+            model, collate(examples, trainer.processing_class.pad_token_id), choose_layout(model), token_level=True
+        )
     token_diff, sum_diff = 0.0, 0.0
     for i in range(len(ids)):
         b, k = i % len(rows), i // len(rows)

@@ -15,8 +15,9 @@ import torch
 from safetensors.torch import load_file
 
 from prefopt import quickstart
+from prefopt.api import RunResult, train
 from prefopt.config import load_config
-from prefopt.engine.loop import TrainResult, train
+from prefopt.engine.loop import Trainer
 
 
 def tiny_overrides(tmp_path: Path, name: str) -> list[str]:
@@ -46,15 +47,22 @@ def run_config(tmp_path: Path, name: str, overrides: list[str]):
     return load_config(None, tiny_overrides(tmp_path, name) + overrides)
 
 
-def train_tiny(tmp_path: Path, name: str, *overrides: str, resume: bool = False) -> TrainResult:
+def train_tiny(tmp_path: Path, name: str, *overrides: str, resume: bool = False) -> RunResult:
     return train(run_config(tmp_path, name, list(overrides)), resume=resume)
 
 
-def final_weights(result: TrainResult) -> dict[str, torch.Tensor]:
-    return load_file(str(result.output_dir / "final" / "model.safetensors"))
+def tiny_trainer(tmp_path: Path, name: str, *overrides: str) -> Trainer:
+    """The Trainer of a tiny run, built as :func:`prefopt.train` builds it, for tests that look inside."""
+    return Trainer.from_config(run_config(tmp_path, name, list(overrides)))
 
 
-def train_losses(result: TrainResult) -> list[float]:
+def final_weights(run: RunResult | Path) -> dict[str, torch.Tensor]:
+    """The saved final weights of a run's result, or of the run directory ``run``."""
+    model_path = run.model_path if isinstance(run, RunResult) else run / "final"
+    return load_file(str(model_path / "model.safetensors"))
+
+
+def train_losses(result: RunResult) -> list[float]:
     return [entry["loss"] for entry in result.history]
 
 
@@ -87,6 +95,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 from prefopt.config import load_config
+from prefopt import api
 from prefopt.engine import loop
 
 marker, where, overrides = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
@@ -108,7 +117,7 @@ else:
         save_final(self, initial, final)
 
     loop.Trainer.save_final = blocking_save_final
-loop.train(load_config(None, overrides))
+api.train(load_config(None, overrides))
 """
 
 

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from prefopt.cli import main
-from prefopt.engine.checkpoint import checkpoint_dir
-from prefopt.engine.loop import Trainer, TrainingDiverged
+from prefopt.engine.loop import TrainingDiverged
 from prefopt.losses import define_loss, registry
+from prefopt.run.directory import RunDirectory
 from prefopt.types import LossOutput
-from tests.integration.runs import run_config, tiny_overrides, train_tiny
+from tests.integration.runs import tiny_overrides, tiny_trainer, train_tiny
 
 TRAINING_CALLS = {"count": 0}  # loss calls with gradients: one per optimizer step at micro_batch_size = batch_size
 
@@ -84,8 +84,8 @@ def test_non_finite_loss_mid_run_stops_and_keeps_the_checkpoint_before(tmp_path,
     assert "loss 'nan_from_step_4' from <in-process> returned a non-finite loss (nan)" in err
     assert "Traceback" not in err
     assert not (output / "final").exists() and not (output / "final.tmp").exists()
-    assert _checkpoints(output) == [checkpoint_dir(output, 2).name]
-    kept = checkpoint_dir(output, 2)
+    assert _checkpoints(output) == [RunDirectory(output).checkpoint(2).name]
+    kept = RunDirectory(output).checkpoint(2)
     assert json.loads((kept / "trainer_state.json").read_text())["step"] == 2
     assert all(torch.isfinite(value).all() for value in load_file(str(kept / "model.safetensors")).values())
     logged = [json.loads(line) for line in (output / "metrics.jsonl").read_text().splitlines()]
@@ -94,15 +94,13 @@ def test_non_finite_loss_mid_run_stops_and_keeps_the_checkpoint_before(tmp_path,
 
 
 def test_non_finite_gradient_is_never_applied(tmp_path):
-    trainer = Trainer(
-        run_config(tmp_path, "run", ["loss.name=nan_gradient_from_step_3", "optim.max_steps=4", "logging.save_every=1"])
-    )
+    trainer = tiny_trainer(tmp_path, "run", "loss.name=nan_gradient_from_step_3", "optim.max_steps=4", "logging.save_every=1")
     with pytest.raises(TrainingDiverged, match=r"step 3 of 4: the gradient norm is nan while the loss was finite"):
         trainer.run()
     output = tmp_path / "run"
     assert not (output / "final").exists()
-    assert _checkpoints(output) == [checkpoint_dir(output, step).name for step in (1, 2)]
-    saved = load_file(str(checkpoint_dir(output, 2) / "model.safetensors"))
+    assert _checkpoints(output) == [RunDirectory(output).checkpoint(step).name for step in (1, 2)]
+    saved = load_file(str(RunDirectory(output).checkpoint(2) / "model.safetensors"))
     in_memory = trainer.accelerator.unwrap_model(trainer.model).state_dict()
     for name, value in saved.items():  # the failing step left the weights of step 2 as they were
         assert torch.equal(in_memory[name], value), name
@@ -115,7 +113,7 @@ def test_learning_rate_too_large_diverges_at_the_second_step(tmp_path):
     with pytest.raises(TrainingDiverged, match=r"step 2 of 3: (the gradient norm is nan|loss 'dpo' .* non-finite)"):
         train_tiny(tmp_path, "run", "optim.lr=1e30", "logging.save_every=1")
     assert not (tmp_path / "run" / "final").exists()
-    assert _checkpoints(tmp_path / "run") == [checkpoint_dir(tmp_path / "run", 1).name]
+    assert _checkpoints(tmp_path / "run") == [RunDirectory(tmp_path / "run").checkpoint(1).name]
 
 
 @pytest.mark.parametrize(

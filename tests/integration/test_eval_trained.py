@@ -6,7 +6,7 @@ import pytest
 
 from prefopt.cli import main
 from prefopt.config import ModelConfig
-from prefopt.engine.models import load_model, quickstart_tokenizer, resolve_source
+from prefopt.model.load import load_model, quickstart_tokenizer, resolve_source
 from tests.integration.runs import train_tiny
 
 SEED = 3
@@ -20,7 +20,7 @@ def eval_json(arguments: list[str], capsys) -> tuple[dict[str, float], str]:
 
 @pytest.mark.slow
 def test_eval_of_a_preset_run_compares_with_the_preset_it_started_from(tmp_path, capsys):
-    final = train_tiny(tmp_path, "run", f"seed={SEED}").output_dir / "final"
+    final = train_tiny(tmp_path, "run", f"seed={SEED}").run_dir / "final"
     found, out = eval_json([f"model.path={final}"], capsys)
     assert f"reference: preset tiny (tokenizer quickstart) built with seed {SEED}" in out
 

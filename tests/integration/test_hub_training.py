@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from prefopt.engine.models import byte_tokenizer
+from prefopt.model.load import byte_tokenizer
 from tests.conftest import make_tiny_llama
 from tests.hub_cache import add_snapshot, commit_hash
 from tests.integration.runs import REPO

@@ -7,9 +7,8 @@ import shutil
 import pytest
 import torch
 
-from prefopt.engine.loop import Trainer
 from prefopt.reference import AdapterDisabledReference
-from tests.integration.runs import final_weights, logged_lines, run_config, train_losses, train_tiny
+from tests.integration.runs import final_weights, logged_lines, tiny_trainer, train_losses, train_tiny
 
 # float32 sums over different micro-batch splits differ in rounding only (losses agree to 1e-7), but Adam divides
 # each gradient by its running RMS, so a parameter whose gradient is rounding noise moves by up to lr per step
@@ -38,7 +37,7 @@ def test_cached_reference_equals_live_reference_exactly(tmp_path):
     cached = train_tiny(tmp_path, "cached", *common, "reference.cache=true")
     live = train_tiny(tmp_path, "live", *common, "reference.cache=false")
     assert train_losses(cached) == train_losses(live)
-    assert cached.final_eval == live.final_eval
+    assert cached.final_metrics == live.final_metrics
     for name, value in final_weights(cached).items():
         assert torch.equal(value, final_weights(live)[name]), name
 
@@ -46,7 +45,7 @@ def test_cached_reference_equals_live_reference_exactly(tmp_path):
 def test_lora_live_reference_is_the_adapter_free_policy_and_equals_the_cache(tmp_path):
     common = ["model.lora={r: 4, alpha: 8}", "optim.micro_batch_size=1", "reference.batch_size=1"]
     cached = train_tiny(tmp_path, "cached", *common, "reference.cache=true")
-    live = Trainer(run_config(tmp_path, "live", [*common, "reference.cache=false"]))
+    live = tiny_trainer(tmp_path, "live", *common, "reference.cache=false")
     assert isinstance(live.reference, AdapterDisabledReference)  # no second model in memory
     live_result = live.run()
     assert train_losses(cached) == train_losses(live_result)
@@ -57,7 +56,7 @@ def test_lora_live_reference_is_the_adapter_free_policy_and_equals_the_cache(tmp
 def test_resumed_run_ends_with_the_same_weights(tmp_path):
     whole = train_tiny(tmp_path, "whole", "optim.max_steps=6", "logging.save_every=3", "optim.warmup_steps=2")
     interrupted = tmp_path / "interrupted"
-    shutil.copytree(whole.output_dir, interrupted)
+    shutil.copytree(whole.run_dir, interrupted)
     shutil.rmtree(interrupted / "final")
     shutil.rmtree(interrupted / "checkpoints" / "step-0000006")  # as if killed between step 3 and step 6
     resumed = train_tiny(
@@ -65,8 +64,8 @@ def test_resumed_run_ends_with_the_same_weights(tmp_path):
     )
     for name, value in final_weights(whole).items():
         assert torch.equal(value, final_weights(resumed)[name]), name
-    assert logged_lines(interrupted / "metrics.jsonl") == logged_lines(whole.output_dir / "metrics.jsonl")
-    assert resumed.initial_eval == whole.initial_eval  # the report's "before" is the run's true start
+    assert logged_lines(interrupted / "metrics.jsonl") == logged_lines(whole.run_dir / "metrics.jsonl")
+    assert resumed.initial_metrics == whole.initial_metrics  # the report's "before" is the run's true start
 
 
 def test_plackett_luce_at_k2_trains_like_dpo(tmp_path):
@@ -100,5 +99,5 @@ def test_held_out_margins_are_exactly_zero_before_training(tmp_path):
         "reference.batch_size=5",
         "optim.max_steps=1",
     )
-    assert result.initial_eval["margin"] == 0.0
-    assert result.initial_eval["accuracy"] == 0.5
+    assert result.initial_metrics["margin"] == 0.0
+    assert result.initial_metrics["accuracy"] == 0.5

@@ -2,9 +2,8 @@
 
 import pytest
 
-from prefopt.engine.logprobs import uses_packed_forward
-from prefopt.engine.loop import Trainer
-from tests.integration.runs import run_config, train_losses, train_tiny
+from prefopt.model.logprobs import Layout
+from tests.integration.runs import tiny_trainer, train_losses, train_tiny
 
 
 def test_the_padded_layout_trains_like_the_packed_one_with_its_own_cache(tmp_path):
@@ -16,5 +15,5 @@ def test_the_padded_layout_trains_like_the_packed_one_with_its_own_cache(tmp_pat
 
 @pytest.mark.parametrize("packed", [True, False])
 def test_the_setting_reaches_the_policy(tmp_path, packed):
-    with Trainer(run_config(tmp_path, "run", [f"model.packed_forward={packed}"])) as trainer:
-        assert uses_packed_forward(trainer.model) is packed
+    with tiny_trainer(tmp_path, "run", f"model.packed_forward={packed}") as trainer:
+        assert trainer.layout is (Layout.PACKED if packed else Layout.PADDED)

@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from prefopt.cli import main
-from prefopt.engine.checkpoint import checkpoint_dir
+from prefopt.run.directory import RunDirectory
 from tests.integration.runs import (
     final_weights,
     logged_lines,
@@ -46,7 +46,7 @@ def test_run_killed_after_a_checkpoint_resumes_to_the_same_metrics_lines(tmp_pat
     killed = train_until_killed(tmp_path, "killed", f"step:{killed_after}", *settings)
     assert not (killed / "final").exists()
     resumed = train_tiny(tmp_path, "killed", *settings, resume=True)
-    assert logged_lines(killed / "metrics.jsonl") == logged_lines(whole.output_dir / "metrics.jsonl")
+    assert logged_lines(killed / "metrics.jsonl") == logged_lines(whole.run_dir / "metrics.jsonl")
     _assert_same_weights(resumed, whole)
 
 
@@ -57,22 +57,22 @@ def test_run_killed_in_its_final_save_finishes_the_save(tmp_path):
     assert (killed / "final.tmp").exists() and not (killed / "final").exists()
     assert _resume(tmp_path, "killed", *settings) == 0
     assert not (killed / "final.tmp").exists()
-    assert reported_results(killed) == reported_results(whole.output_dir)
-    assert logged_lines(killed / "metrics.jsonl") == logged_lines(whole.output_dir / "metrics.jsonl")
-    _assert_same_weights(type(whole)(killed, 4, {}, {}), whole)
+    assert reported_results(killed) == reported_results(whole.run_dir)
+    assert logged_lines(killed / "metrics.jsonl") == logged_lines(whole.run_dir / "metrics.jsonl")
+    _assert_same_weights(killed, whole)
 
 
 @pytest.mark.parametrize("save_every", [0, 2])
 def test_resuming_a_finished_run_does_nothing(tmp_path, capsys, save_every):
     settings = ["optim.max_steps=4", f"logging.save_every={save_every}"]
     whole = train_tiny(tmp_path, "run", *settings)
-    metrics = (whole.output_dir / "metrics.jsonl").read_text()
-    saved = (whole.output_dir / "final" / "model.safetensors").stat().st_mtime_ns
+    metrics = (whole.run_dir / "metrics.jsonl").read_text()
+    saved = (whole.run_dir / "final" / "model.safetensors").stat().st_mtime_ns
     capsys.readouterr()
     assert _resume(tmp_path, "run", *settings, "logging.log_every=2") == 0
     assert "is finished (4 steps); nothing to do" in capsys.readouterr().out
-    assert (whole.output_dir / "metrics.jsonl").read_text() == metrics
-    assert (whole.output_dir / "final" / "model.safetensors").stat().st_mtime_ns == saved
+    assert (whole.run_dir / "metrics.jsonl").read_text() == metrics
+    assert (whole.run_dir / "final" / "model.safetensors").stat().st_mtime_ns == saved
 
 
 def test_resume_applies_and_logs_the_settings_it_may_change(tmp_path, capsys):
@@ -81,20 +81,20 @@ def test_resume_applies_and_logs_the_settings_it_may_change(tmp_path, capsys):
     assert _resume(tmp_path, "extended", "optim.max_steps=6", "logging.save_every=2", "logging.log_every=2") == 0
     out = capsys.readouterr().out
     assert "changed at step 4: logging.log_every 1 -> 2, optim.max_steps 4 -> 6" in out
-    lines = logged_lines(finished.output_dir / "metrics.jsonl")
+    lines = logged_lines(finished.run_dir / "metrics.jsonl")
     changed = [line for line in lines if line["split"] == "config"]
     assert changed == [
         {"step": 4, "split": "config", "changed": {"logging.log_every": [1, 2], "optim.max_steps": [4, 6]}}
     ]
     assert [line["step"] for line in lines if line["split"] == "train"] == [1, 2, 3, 4, 6]
-    recorded = yaml.safe_load((finished.output_dir / "final" / "prefopt.yaml").read_text())
+    recorded = yaml.safe_load((finished.run_dir / "final" / "prefopt.yaml").read_text())
     assert recorded["optim"]["max_steps"] == 6 and recorded["logging"]["log_every"] == 2
     # a constant learning rate: four steps extended by two are six steps
     _assert_same_weights(finished, train_tiny(tmp_path, "six", "optim.max_steps=6"))
 
 
 def test_resume_refuses_settings_that_would_change_the_run(tmp_path, capsys):
-    interrupted = train_tiny(tmp_path, "run", "optim.max_steps=4", "logging.save_every=2").output_dir
+    interrupted = train_tiny(tmp_path, "run", "optim.max_steps=4", "logging.save_every=2").run_dir
     shutil.rmtree(interrupted / "final")  # as if killed before the final save
     metrics = (interrupted / "metrics.jsonl").read_text()
     capsys.readouterr()
@@ -107,12 +107,12 @@ def test_resume_refuses_settings_that_would_change_the_run(tmp_path, capsys):
 
 def test_only_the_newest_checkpoints_are_kept(tmp_path):
     run = train_tiny(tmp_path, "kept", "optim.max_steps=5", "logging.save_every=1", "logging.keep_checkpoints=2")
-    kept = sorted(path.name for path in (run.output_dir / "checkpoints").iterdir())
-    assert kept == [checkpoint_dir(run.output_dir, step).name for step in (4, 5)]
+    kept = sorted(path.name for path in (run.run_dir / "checkpoints").iterdir())
+    assert kept == [RunDirectory(run.run_dir).checkpoint(step).name for step in (4, 5)]
 
 
 def test_resume_refuses_to_shrink_a_run_below_its_checkpoint(tmp_path, capsys):
-    run = train_tiny(tmp_path, "run", "optim.max_steps=4", "logging.save_every=2").output_dir
+    run = train_tiny(tmp_path, "run", "optim.max_steps=4", "logging.save_every=2").run_dir
     report = (run / "final" / "report.json").read_text()
     capsys.readouterr()
     assert _resume(tmp_path, "run", "optim.max_steps=3", "logging.save_every=2") == 2

@@ -8,12 +8,13 @@ import time
 
 import pytest
 
+from prefopt.api import train
 from prefopt.config import ConfigError
-from prefopt.engine import loop
-from prefopt.engine.costs import SECONDS_DECIMALS
-from prefopt.engine.models import load_tokenizer
-from prefopt.engine.setup import prepare_splits
 from prefopt.engine.stream import step_micro_batches
+from prefopt.model.load import load_tokenizer
+from prefopt.run import builder
+from prefopt.run.costs import SECONDS_DECIMALS
+from prefopt.run.data import prepare_splits
 from tests.integration.runs import run_config, train_tiny
 
 
@@ -35,8 +36,8 @@ def test_report_records_wall_times_throughput_memory_and_the_reference_origin(tm
     first = train_tiny(tmp_path, "first", "logging.plots=true")
     elapsed = time.perf_counter() - started
     second = train_tiny(tmp_path, "second")  # the same reference: both caches hit
-    costs = json.loads((first.output_dir / "final" / "report.json").read_text())["costs"]
-    again = json.loads((second.output_dir / "final" / "report.json").read_text())["costs"]
+    costs = json.loads((first.model_path / "report.json").read_text())["costs"]
+    again = json.loads((second.model_path / "report.json").read_text())["costs"]
     assert costs["reference"] == ["built", "built"] and again["reference"] == ["hit", "hit"]
     seconds = costs["wall_seconds"]
     assert set(seconds) == {"setup", "reference", "training", "evaluation", "checkpoints"}
@@ -50,11 +51,12 @@ def test_report_records_wall_times_throughput_memory_and_the_reference_origin(tm
     assert [path.name for path in first.plots] == [
         "loss.png", "accuracy.png", "margin.png", "rewards.png", "logps.png", "lr.png", "grad_norm.png"
     ]  # fmt: skip
-    assert all(path.parent == first.output_dir / "plots" and path.is_file() for path in first.plots)
-    assert second.plots == [] and not (second.output_dir / "plots").exists()
+    assert all(path.parent == first.run_dir / "plots" and path.is_file() for path in first.plots)
+    assert second.plots == [] and not (second.run_dir / "plots").exists()
 
 
 def test_plots_asked_for_without_matplotlib_stop_the_run_before_loading(tmp_path, monkeypatch):
-    monkeypatch.setattr(loop, "plotting_available", lambda: False)
+    monkeypatch.setattr(builder, "plotting_available", lambda: False)
+    monkeypatch.setattr(builder, "load_tokenizer", None)  # nothing is loaded: calling it would fail differently
     with pytest.raises(ConfigError, match=r"logging.plots=true needs matplotlib: pip install 'prefopt\[plot\]'"):
-        loop.Trainer(run_config(tmp_path, "run", ["logging.plots=true"]))
+        train(run_config(tmp_path, "run", ["logging.plots=true"]))

@@ -3,9 +3,9 @@
 import re
 
 from prefopt.cli import main
-from prefopt.engine.summary import HEADER
 from prefopt.losses import get_loss
 from prefopt.reference import cache_info
+from prefopt.run.summary import HEADER
 from tests.integration.runs import tiny_overrides
 
 QUICKSTART_SIZE = 40  # tiny_overrides: data.quickstart_size
@@ -91,7 +91,7 @@ def test_reference_free_eval_and_cache_build_print_their_settings(tmp_path, caps
 
 
 def test_bfloat16_on_a_cpu_without_bfloat16_instructions_is_warned_about_before_the_work(tmp_path, capsys, monkeypatch):
-    import prefopt.engine.precision as precision
+    import prefopt.model.precision as precision
 
     overrides = [*tiny_overrides(tmp_path, "run"), "optim.mixed_precision=bf16", "optim.max_steps=1"]
     monkeypatch.setattr(precision, "cpu_has_bfloat16_matmul", lambda: False)

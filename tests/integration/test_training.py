@@ -10,8 +10,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from prefopt.cli import main
 from prefopt.engine import loop
-from prefopt.engine.models import byte_tokenizer
 from prefopt.losses import list_losses
+from prefopt.model.load import byte_tokenizer
 from prefopt.reference import cache_info
 from tests.conftest import make_tiny_llama
 from tests.integration.runs import final_weights, tiny_overrides, train_losses, train_tiny
@@ -24,9 +24,9 @@ def test_every_registered_loss_trains_on_ranked_data(tmp_path, ranked_file, name
     result = train_tiny(tmp_path, name, f"loss.name={name}", f"data.path={ranked_file}", "optim.max_steps=2")
     losses = train_losses(result)
     assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
-    assert "kendall_tau" in result.final_eval  # K = 3 data gets the ranking metric
-    initial = AutoModelForCausalLM.from_pretrained(result.output_dir / "final")  # loads with plain transformers
-    assert initial.config.vocab_size == len(AutoTokenizer.from_pretrained(result.output_dir / "final"))
+    assert "kendall_tau" in result.final_metrics  # K = 3 data gets the ranking metric
+    initial = AutoModelForCausalLM.from_pretrained(result.run_dir / "final")  # loads with plain transformers
+    assert initial.config.vocab_size == len(AutoTokenizer.from_pretrained(result.run_dir / "final"))
     assert any(not torch.equal(v, torch.ones_like(v)) for k, v in final_weights(result).items() if "norm" in k)
 
 
@@ -104,7 +104,7 @@ def test_cache_is_reused_and_listed(tmp_path, capsys):
     assert len(stamps) == 2  # one cache per split: training and held-out examples
     second = train_tiny(tmp_path, "second", "loss.beta=0.5")  # a beta sweep reuses both
     assert _stamps(tmp_path / "cache") == stamps
-    assert first.initial_eval["logps/reference/rank0"] == second.initial_eval["logps/reference/rank0"]
+    assert first.initial_metrics["logps/reference/rank0"] == second.initial_metrics["logps/reference/rank0"]
 
     assert main(["cache", "info", "--dir", str(tmp_path / "cache")]) == 0
     listed = capsys.readouterr().out
@@ -129,7 +129,7 @@ def test_train_command_closes_the_run_when_training_fails(tmp_path, monkeypatch)
         closed.append(trainer)
         close(trainer)
 
-    def failing_run(trainer):
+    def failing_run(trainer, on_step=None):
         raise RuntimeError("stopped mid-run")
 
     monkeypatch.setattr(loop.Trainer, "close", recording_close)
@@ -165,5 +165,5 @@ def test_lora_run_saves_a_merged_plain_model(tmp_path):
 def test_training_options_run_to_the_end(tmp_path, options):
     result = train_tiny(tmp_path, "run", *options)
     assert len(result.history) == 3 and all(math.isfinite(x) for x in train_losses(result))
-    logged = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in logged if line["split"] == "train"] == [1, 2, 3]

@@ -7,9 +7,9 @@ import pytest
 from prefopt.cli import main
 from prefopt.config import CACHE_DIR_VARIABLE, ConfigError, RunConfig
 from prefopt.data.batch import TokenizedExample
-from prefopt.engine.models import quickstart_tokenizer
-from prefopt.engine.setup import check_known_tokens
+from prefopt.model.load import quickstart_tokenizer
 from prefopt.reference import cache_info
+from prefopt.run.data import check_known_tokens
 from tests.integration.runs import tiny_overrides
 
 

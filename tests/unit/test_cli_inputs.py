@@ -8,7 +8,7 @@ import json
 import pytest
 
 from prefopt.cli import main
-from prefopt.engine.models import byte_tokenizer
+from prefopt.model.load import byte_tokenizer
 
 EXPECTED_MODEL = "expected a Hugging Face model directory (with config.json) or a .gguf file"
 

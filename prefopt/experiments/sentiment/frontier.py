@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.logprobs import sequence_logprobs
+from prefopt.model.logprobs import choose_layout, sequence_logprobs
 from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions
 
 LOGPROB_BATCH = 8  # prompts per forward pass when scoring samples
@@ -35,11 +35,11 @@ def sample_log_probs(model, samples: list[PromptSamples], pad_token_id: int) -> 
         TokenizedExample(str(i), s.prompt_ids, s.completion_ids, tuple(range(len(s.completion_ids))))
         for i, s in enumerate(samples)
     ]
-    rows, device = [], next(model.parameters()).device
+    rows, device, layout = [], next(model.parameters()).device, choose_layout(model)
     with torch.no_grad():
         for start in range(0, len(examples), LOGPROB_BATCH):
             batch = collate(examples[start : start + LOGPROB_BATCH], pad_token_id).to(device)
-            rows.append(sequence_logprobs(model, batch).summed.float())
+            rows.append(sequence_logprobs(model, batch, layout).summed.float())
     return torch.cat(rows).cpu()
 
 

@@ -1,16 +1,16 @@
 """Train one method from pi_ref on the scored samples, with a frontier point every ``eval_every`` steps.
 
-Each run is a :class:`prefopt.engine.loop.Trainer` on the same scored file and the same pi_ref, so the reference
-cache built by the first run that needs one serves every later run (its fingerprint is the same). The trainer's
-own held-out metrics are not used: the points come from fresh samples (:mod:`frontier`).
+Each run is a :func:`prefopt.api.train` on the same scored file and the same pi_ref, so the reference cache built by
+the first run that needs one serves every later run (its fingerprint is the same). The points come from fresh
+samples of the policy after the steps they name (:mod:`frontier`), taken by a callback of the run.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from prefopt import api
 from prefopt.config import load_config
-from prefopt.engine.loop import Trainer
 from prefopt.experiments.sentiment.frontier import FrontierPoint, evaluate_policy
 from prefopt.experiments.sentiment.sizes import ExperimentSize, Method
 
@@ -50,18 +50,16 @@ def train_method(
     """
     config = load_config(None, run_overrides(method, size, paths, seed))
     points = []
-    with Trainer(config) as trainer:
-        model = trainer.accelerator.unwrap_model(trainer.model)
-        for step in range(size.steps):
-            model.train()
-            metrics = trainer.train_step(step)
-            done = step + 1
-            if done % size.eval_every == 0 or done == size.steps:
-                point: FrontierPoint = evaluation(model)
-                points.append({"step": done, "reward": point.reward, "kl": point.kl, "loss": metrics["loss"]})
-                log(
-                    f"  {method.name:<16} step {done:>3}: reward {point.reward:+.3f}  KL {point.kl:7.3f}  loss {metrics['loss']:.4f}"
-                )
+
+    def measure(end: api.StepEnd) -> None:
+        if end.step % size.eval_every and end.step != size.steps:
+            return
+        point: FrontierPoint = evaluation(end.policy)
+        loss = end.metrics["loss"]
+        points.append({"step": end.step, "reward": point.reward, "kl": point.kl, "loss": loss})
+        log(f"  {method.name:<16} step {end.step:>3}: reward {point.reward:+.3f}  KL {point.kl:7.3f}  loss {loss:.4f}")
+
+    api.train(config, on_step=measure)
     return points
 
 

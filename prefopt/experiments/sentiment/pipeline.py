@@ -16,13 +16,13 @@ from pathlib import Path
 from accelerate import PartialState
 
 from prefopt.config import ModelConfig
-from prefopt.engine.models import load_model, load_tokenizer, resolve_source
 from prefopt.experiments.sentiment.frontier import best_of_n, rewards_of
 from prefopt.experiments.sentiment.imdb import imdb_files, imdb_text
 from prefopt.experiments.sentiment.methods import policy_evaluation, train_method
 from prefopt.experiments.sentiment.report import plot_frontier, table
 from prefopt.experiments.sentiment.sft import supervised_finetune
 from prefopt.experiments.sentiment.sizes import ExperimentSize
+from prefopt.model.load import load_model, load_tokenizer, resolve_source
 from prefopt.sampling import GenerationSettings, sample_completions
 from prefopt.sampling.files import write_jsonl
 from prefopt.scoring import build_scorer

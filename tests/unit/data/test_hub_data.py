@@ -12,9 +12,9 @@ from prefopt.config import ConfigError, load_config
 from prefopt.data import load_preferences
 from prefopt.data.errors import PreferenceDataError
 from prefopt.data.hub import open_dataset
-from prefopt.engine.models import byte_tokenizer
-from prefopt.engine.setup import prepare_splits
+from prefopt.model.load import byte_tokenizer
 from prefopt.reference.fingerprint import dataset_hash
+from prefopt.run.data import prepare_splits
 
 
 def pairs(tag: str, count: int) -> list[dict]:

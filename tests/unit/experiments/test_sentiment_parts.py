@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from prefopt.data.errors import PreferenceDataError
-from prefopt.engine.models import byte_tokenizer
 from prefopt.experiments.sentiment.frontier import best_of_n, sample_log_probs
 from prefopt.experiments.sentiment.imdb import prefixes, read_reviews
 from prefopt.experiments.sentiment.report import table
 from prefopt.experiments.sentiment.sft import review_batches
+from prefopt.model.load import byte_tokenizer
 from prefopt.sampling import PromptSamples
 from tests.conftest import make_tiny_llama
 

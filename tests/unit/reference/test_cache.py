@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from transformers import LlamaForCausalLM
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.logprobs import sequence_logprobs
+from prefopt.model.logprobs import choose_layout, sequence_logprobs
 from prefopt.reference import (
     MEMO_NAME,
     CacheJob,
@@ -89,7 +89,7 @@ def build(model, examples, cache_dir, batch_size=4):
 
 def live(model, group, num_slots=None):
     with torch.inference_mode():
-        return sequence_logprobs(model, collate(group, PAD, num_slots)).summed
+        return sequence_logprobs(model, collate(group, PAD, num_slots), choose_layout(model)).summed
 
 
 @pytest.mark.parametrize("batch_size", [1, 4])

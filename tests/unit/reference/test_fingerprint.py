@@ -220,7 +220,7 @@ def test_tokenizer_identity_without_a_fast_backend_uses_vocabulary_and_special_t
 
 def test_the_forward_layout_is_part_of_a_runs_fingerprint():
     from prefopt.config import RunConfig
-    from prefopt.engine.models import load_tokenizer
+    from prefopt.model.load import load_tokenizer
     from prefopt.reference import reference_source
     from prefopt.reference.fingerprint import cache_fingerprint
 

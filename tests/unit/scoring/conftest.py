@@ -29,7 +29,7 @@ def install(tmp_path, monkeypatch):
 def tiny_model_dir(tmp_path_factory):
     """A saved tiny preset model (random weights, byte tokenizer): a model directory as ``--model`` takes."""
     from prefopt.config import ModelConfig
-    from prefopt.engine.models import byte_tokenizer, load_model, resolve_source
+    from prefopt.model.load import byte_tokenizer, load_model, resolve_source
 
     directory = tmp_path_factory.mktemp("tiny-model")
     tokenizer = byte_tokenizer()

@@ -10,7 +10,7 @@ from transformers import LlamaConfig, LlamaForSequenceClassification
 
 from prefopt.cli import main
 from prefopt.data import load_preferences
-from prefopt.engine.models import byte_tokenizer
+from prefopt.model.load import byte_tokenizer
 from prefopt.scoring import build_scorer, registry
 
 SAMPLES = [

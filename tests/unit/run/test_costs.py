@@ -6,7 +6,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prefopt.engine.costs import PHASES, RunCosts
+from prefopt.run.costs import PHASES, RunCosts
 
 
 @given(

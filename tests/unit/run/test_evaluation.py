@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from prefopt.cli.eval_config import evaluation_setup, require_reference
+from prefopt.cli.eval import evaluation_setup
 from prefopt.config import ConfigError, dump_config, load_config
+from prefopt.run.evaluation import require_reference
 
 
 def trained_final(tmp_path: Path, *recorded: str) -> Path:

@@ -8,13 +8,11 @@ optimisation, steps, precision, output directory and where the reference log-pro
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 from prefopt.config import RunConfig
-from prefopt.engine.setup import Splits
-from prefopt.losses import Loss, WeightedLoss
-from prefopt.reference.cache import ReferenceCache
-from prefopt.reference.sources import AdapterDisabledReference, CachedReference, LiveReference
+from prefopt.losses import TrainingLoss
+from prefopt.reference.sources import ReferenceLogProbs
+from prefopt.run.data import Splits
 
 HEADER = "settings:"
 
@@ -27,34 +25,12 @@ def describe_model(config: RunConfig) -> str:
     return f"preset {config.model.preset} (random weights, seed {config.seed})"
 
 
-def describe_loss(loss: Loss | WeightedLoss) -> str:
-    """``dpo (beta=0.1, label_smoothing=0.0, pairs=all)``; a weighted sum as ``1 x dpo (...) + 0.5 x sft (...)``."""
-    if isinstance(loss, WeightedLoss):
-        return " + ".join(f"{weight:g} x {describe_loss(part)}" for weight, part in loss.parts)
-    options = [f"{key}={value}" for key, value in loss.options.model_dump(mode="json").items()]
-    return f"{loss.name} ({', '.join([*options, f'pairs={loss.pairs}'])})"
-
-
-def describe_reference(config: RunConfig, reference: object) -> str:
-    """Where the reference log-probs come from: the model, then its cache hits and builds, or a live model."""
-    if isinstance(reference, AdapterDisabledReference):
-        return "live: the policy with its LoRA adapters off"
+def describe_reference_model(config: RunConfig) -> str:
+    """The reference model: ``model.reference_path`` (with its revision), else the policy's initial model."""
     model = config.model.reference_path or describe_model(config)
     if config.model.reference_path is not None and config.model.reference_revision is not None:
         model += f" (revision {config.model.reference_revision})"
-    if isinstance(reference, LiveReference):
-        return f"live frozen model {model}"
-    caches = reference.caches if isinstance(reference, CachedReference) else list(reference)
-    return f"{model}; {describe_caches(config, caches)}"
-
-
-def describe_caches(config: RunConfig, caches: Sequence[ReferenceCache]) -> str:
-    """``cache in DIR: hit 3f2a9c1d0e5b7a21 (2119 examples), built 0a9b... (235 examples)``."""
-    entries = [
-        f"{'built' if cache.built else 'hit'} {cache.fingerprint.digest[:16]} ({len(cache)} examples)"
-        for cache in caches
-    ]
-    return f"cache in {config.reference.cache_dir}: {', '.join(entries)}"
+    return model
 
 
 def _data(config: RunConfig, splits: Splits) -> str:
@@ -111,8 +87,8 @@ def settings_block(
     config: RunConfig,
     splits: Splits,
     *,
-    loss: Loss | WeightedLoss | None = None,
-    reference: object | None = None,
+    loss: TrainingLoss | None = None,
+    reference: ReferenceLogProbs | None = None,
     training: tuple[int, int, int] | None = None,
     reference_config: RunConfig | None = None,
 ) -> str:
@@ -122,8 +98,7 @@ def settings_block(
         config: the resolved configuration.
         splits: the prepared data (sizes and what was skipped, dropped, truncated).
         loss: the built loss (``prefopt cache build`` has none).
-        reference: the run's reference source (``CachedReference``, ``LiveReference``, ...), a list of
-            :class:`ReferenceCache` (``prefopt cache build``), or None for a reference-free loss.
+        reference: the run's reference source (cached, live, ...), or None for a reference-free loss.
         training: (steps, accumulation steps, processes) of a training run; None for eval and cache build.
         reference_config: where the reference model is described when it is not ``config``'s (``prefopt eval``
             of a trained model reads it from the run's recorded configuration).
@@ -139,12 +114,12 @@ def settings_block(
         )
     )
     if loss is not None:
-        rows.append(("loss", describe_loss(loss)))
+        rows.append(("loss", loss.describe()))
     if training is not None:
         rows.extend(_optimisation(config, len(splits.train), *training))
     rows.append(("precision", f"weights {model.dtype}, mixed precision {config.optim.mixed_precision}"))
     if reference is not None:
-        rows.append(("reference", describe_reference(reference_config or config, reference)))
+        rows.append(("reference", reference.describe(describe_reference_model(reference_config or config))))
     elif loss is not None:
         rows.append(("reference", f"none (loss {loss.name} needs no reference)"))
     if training is not None:

@@ -1,18 +1,20 @@
-"""Response log-probs of a causal LM: the engine's only model forward.
+"""Response log-probs of a causal LM: the only model forward of training, evaluation and the reference.
 
 One forward pass computes every response slot of a batch, in one of two layouts:
 
 - packed (the default where the model takes it): each prompt once, followed by its K responses, several examples
-  per row, with a 4D attention mask (:mod:`prefopt.engine.packing`); only the logits that predict response
+  per row, with a 4D attention mask (:mod:`prefopt.model.packing`); only the logits that predict response
   tokens are computed;
 - padded: prompts (left-padded) and responses (right-padded) concatenated into (N, P + R) rows, one per valid
   (prompt, response) slot. Any causal LM taking ``input_ids``, ``attention_mask`` and ``position_ids`` runs in it.
 
-Both give the same log-probs up to float rounding. :func:`set_packed_forward` chooses per model.
+Both give the same log-probs up to float rounding. The layout is an argument of every forward;
+:func:`choose_layout` picks it for a model.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import weakref
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from prefopt.data.batch import Batch
-from prefopt.engine.packing import pack_batch
+from prefopt.model.packing import pack_batch
 
 # positions whose logsumexp is taken in float32 at once: bounds the float32 working copy of the vocabulary
 # logits to _LOGSUMEXP_CHUNK x V values whatever the batch and sequence length
@@ -76,9 +78,14 @@ def _accepts_logits_to_keep(model: nn.Module) -> bool:
     return "logits_to_keep" in _forward_parameters(model)
 
 
-# model -> whether it runs packed, as chosen by set_packed_forward (default: wherever the model supports it)
-_PACKED: weakref.WeakKeyDictionary[nn.Module, bool] = weakref.WeakKeyDictionary()
 _MASKED_ATTENTION = ("eager", "sdpa")  # attention implementations that take an arbitrary additive 4D mask
+
+
+class Layout(enum.Enum):
+    """How :func:`sequence_logprobs` lays a batch out for the forward pass (see the module docstring)."""
+
+    PACKED = "packed"
+    PADDED = "padded"
 
 
 def _unwrapped(model: nn.Module) -> nn.Module:
@@ -99,18 +106,10 @@ def supports_packed_forward(model: nn.Module) -> bool:
     return getattr(base.config, "_attn_implementation", None) in _MASKED_ATTENTION
 
 
-def set_packed_forward(model: nn.Module, enabled: bool) -> None:
-    """Run ``model`` (and any wrapper of it) in the packed layout if ``enabled`` and it supports it, else padded."""
-    _PACKED[_unwrapped(model)] = enabled and supports_packed_forward(model)
-
-
-def uses_packed_forward(model: nn.Module) -> bool:
-    """The layout :func:`sequence_logprobs` runs ``model`` in: as set, else packed wherever it is supported."""
-    base = _unwrapped(model)
-    packed = _PACKED.get(base)
-    if packed is None:
-        packed = _PACKED[base] = supports_packed_forward(base)
-    return packed
+def choose_layout(model: nn.Module, packed: bool = True) -> Layout:
+    """The layout to run ``model`` (or any wrapper of it) in: packed if ``packed`` is asked for (the setting
+    ``model.packed_forward``) and the model supports it, else padded."""
+    return Layout.PACKED if packed and supports_packed_forward(model) else Layout.PADDED
 
 
 def token_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
@@ -160,20 +159,23 @@ def _padded_token_logprobs(model: nn.Module, batch: Batch, rows_b: Tensor, rows_
     return token_logprobs(logits, batch.response_ids[rows_b, rows_k])
 
 
-def sequence_logprobs(model: nn.Module, batch: Batch, *, token_level: bool = False) -> SequenceLogProbs:
+def sequence_logprobs(
+    model: nn.Module, batch: Batch, layout: Layout, *, token_level: bool = False
+) -> SequenceLogProbs:
     """Log-probs of each response given its prompt, for every valid slot of ``batch``.
 
     Args:
-        model: a Hugging Face causal LM (``model(input_ids, attention_mask, position_ids).logits``), run in the
-            layout of :func:`uses_packed_forward`.
+        model: a Hugging Face causal LM (``model(input_ids, attention_mask, position_ids).logits``).
         batch: prompts (B, P), responses (B, K, R).
+        layout: :attr:`Layout.PACKED` (only for a model that :func:`supports_packed_forward`; see
+            :func:`choose_layout`) or :attr:`Layout.PADDED`.
         token_level: also return per-token log-probs (B, K, R) for losses that declare they need them.
     """
     batch_size, slots, resp_len = batch.response_ids.shape
     if batch.prompt_ids.shape[1] == 0:
         raise ValueError("every example needs at least one prompt token to condition the first response token")
     rows_b, rows_k = batch.valid.nonzero(as_tuple=True)  # (N,) the valid slots
-    if uses_packed_forward(model):
+    if layout is Layout.PACKED:
         per_token = _packed_token_logprobs(model, batch, batch.response_ids[rows_b, rows_k])
     else:
         per_token = _padded_token_logprobs(model, batch, rows_b, rows_k)

@@ -6,7 +6,7 @@ import weakref
 import torch
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.logprobs import _accepts_logits_to_keep, sequence_logprobs, token_logprobs
+from prefopt.model.logprobs import _accepts_logits_to_keep, choose_layout, sequence_logprobs, token_logprobs
 
 
 def _examples(seed: int = 0) -> list[TokenizedExample]:
@@ -37,7 +37,7 @@ def test_batched_logprobs_equal_one_sequence_at_a_time(tiny_llama):
     examples = _examples()
     batch = collate(examples, pad_token_id=0)
     with torch.no_grad():
-        result = sequence_logprobs(tiny_llama, batch, token_level=True)
+        result = sequence_logprobs(tiny_llama, batch, choose_layout(tiny_llama), token_level=True)
     for b, example in enumerate(examples):
         for k, response in enumerate(example.response_ids):
             expected = _direct(tiny_llama, example.prompt_ids, response)
@@ -51,7 +51,7 @@ def test_batched_logprobs_equal_one_sequence_at_a_time(tiny_llama):
 
 def test_gradients_flow_to_the_model(tiny_llama):
     batch = collate(_examples(1), pad_token_id=0)
-    sequence_logprobs(tiny_llama, batch).summed.sum().backward()
+    sequence_logprobs(tiny_llama, batch, choose_layout(tiny_llama)).summed.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in tiny_llama.parameters())
 
 
@@ -93,9 +93,9 @@ def test_forward_signature_is_inspected_once_per_model(tiny_llama, monkeypatch):
     monkeypatch.setattr(inspect, "signature", counting_signature)
     batch = collate(_examples(), pad_token_id=0)
     with torch.no_grad():
-        first = sequence_logprobs(tiny_llama, batch).summed
+        first = sequence_logprobs(tiny_llama, batch, choose_layout(tiny_llama)).summed
         for _ in range(3):
-            assert torch.equal(sequence_logprobs(tiny_llama, batch).summed, first)
+            assert torch.equal(sequence_logprobs(tiny_llama, batch, choose_layout(tiny_llama)).summed, first)
     assert len(inspected) == 1
 
 

@@ -8,15 +8,15 @@ import torch
 from torch import nn
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.logprobs import (
-    sequence_logprobs,
-    set_packed_forward,
-    supports_packed_forward,
-    uses_packed_forward,
-)
-from prefopt.engine.packing import pack_batch
 from prefopt.engine.step import loss_step
 from prefopt.losses import build_loss
+from prefopt.model.logprobs import (
+    Layout,
+    choose_layout,
+    sequence_logprobs,
+    supports_packed_forward,
+)
+from prefopt.model.packing import pack_batch
 from tests.conftest import make_tiny_llama
 
 
@@ -37,10 +37,8 @@ def _examples(slots: int, *, ties: bool, seed: int = 0) -> list[TokenizedExample
 
 
 def _both_layouts(model, batch, token_level=False):
-    set_packed_forward(model, True)
-    packed = sequence_logprobs(model, batch, token_level=token_level)
-    set_packed_forward(model, False)
-    padded = sequence_logprobs(model, batch, token_level=token_level)
+    packed = sequence_logprobs(model, batch, Layout.PACKED, token_level=token_level)
+    padded = sequence_logprobs(model, batch, Layout.PADDED, token_level=token_level)
     return packed, padded
 
 
@@ -65,9 +63,9 @@ def test_packed_loss_and_gradients_equal_the_padded_ones(slots, loss_name):
     reference = torch.linspace(-30.0, -5.0, batch.valid.numel()).view_as(batch.valid.float())
 
     def loss_and_grads(packed: bool):
-        set_packed_forward(model, packed)
         model.zero_grad()
-        _, out = loss_step(model, batch, loss, lambda b: reference.masked_fill(~b.valid, 0.0))
+        layout = Layout.PACKED if packed else Layout.PADDED
+        _, out = loss_step(model, batch, layout, loss, lambda b: reference.masked_fill(~b.valid, 0.0))
         out.loss.backward()
         return out.loss.detach(), [p.grad.clone() for p in model.parameters()]
 
@@ -82,8 +80,7 @@ def test_identical_responses_give_the_first_dpo_loss_log_2():
     model = make_tiny_llama()
     response = (5, 6, 7)
     batch = collate([TokenizedExample("e", (3, 4), (response, response), (0, 1))], pad_token_id=0)
-    set_packed_forward(model, True)
-    _, out = loss_step(model, batch, build_loss("dpo"), lambda b: torch.zeros(b.valid.shape))
+    _, out = loss_step(model, batch, Layout.PACKED, build_loss("dpo"), lambda b: torch.zeros(b.valid.shape))
     assert abs(out.loss.item() - math.log(2)) < 1e-6
 
 
@@ -131,18 +128,16 @@ class _PlainCausalLM(nn.Module):
 
 def test_a_model_without_4d_masks_runs_padded_even_when_packing_is_asked_for():
     model = _PlainCausalLM()
-    set_packed_forward(model, True)
-    assert not supports_packed_forward(model) and not uses_packed_forward(model)
+    assert not supports_packed_forward(model) and choose_layout(model, packed=True) is Layout.PADDED
     batch = collate(_examples(2, ties=False), pad_token_id=0)
     with torch.no_grad():
-        plain = sequence_logprobs(model, batch).summed
-        set_packed_forward(model.inner, False)
-        expected = sequence_logprobs(model.inner, batch).summed
+        plain = sequence_logprobs(model, batch, choose_layout(model, packed=True)).summed
+        expected = sequence_logprobs(model.inner, batch, Layout.PADDED).summed
     assert torch.equal(plain, expected)
 
 
 def test_flash_attention_models_run_padded():
     model = make_tiny_llama()
-    assert uses_packed_forward(model)
+    assert choose_layout(model) is Layout.PACKED
     model.config._attn_implementation = "flash_attention_2"
-    assert not supports_packed_forward(model)
+    assert not supports_packed_forward(model) and choose_layout(model) is Layout.PADDED

@@ -1,12 +1,17 @@
-"""What a run needs before its first step: the tokenised splits and the policy's source.
+"""A run's data: records from ``config.data`` (a file, a saved dataset, a Hub id, or the bundled quickstart) or
+given in memory, validated, split and tokenised.
 
-Shared by ``prefopt train``, ``prefopt eval`` and ``prefopt cache``; the reference lives in :mod:`prefopt.reference`.
+In-memory records are a sequence of dicts in any format of :mod:`prefopt.data.records` or of
+:class:`~prefopt.types.RankedExample`; they go through exactly the validation a file's rows do, and their
+reports name them ``records`` with their 0-based position.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import datasets
 from transformers import PreTrainedTokenizerBase
@@ -16,7 +21,9 @@ from prefopt.config import ConfigError, DataConfig, RunConfig
 from prefopt.data import load_preferences, split_examples, tokenize_examples
 from prefopt.data.batch import TokenizedExample
 from prefopt.data.hub import open_dataset
-from prefopt.engine.models import ModelSource, resolve_source
+from prefopt.types import RankedExample
+
+Records = Sequence[dict[str, Any] | RankedExample]
 
 QUICKSTART_SEED = 1234
 UNKNOWN_TOKEN_LIMIT = 0.05  # share of <unk> tokens above which the tokenizer does not fit the data
@@ -51,6 +58,20 @@ def _load(path: str | None, config: RunConfig, split: str | None):
     else:
         source = open_dataset(path, subset=data.subset, data_dir=data.data_dir, split=split)
     return load_preferences(source, format=data.format, on_error=data.on_error)
+
+
+def _records(records: Records, config: RunConfig):
+    """The examples of in-memory ``records`` (dicts in any documented format, or RankedExample)."""
+    rows = [_as_row(record) for record in records]
+    return load_preferences(rows, format=config.data.format, on_error=config.data.on_error)
+
+
+def _as_row(record: dict[str, Any] | RankedExample) -> dict[str, Any]:
+    if not isinstance(record, RankedExample):
+        return record
+    row = {"prompt": record.prompt, "responses": list(record.responses), "ranks": list(record.ranks)}
+    finished = getattr(record, "finished", None)
+    return row if finished is None else {**row, "finished": list(finished)}
 
 
 def _held_out(data: DataConfig) -> tuple[str | None, str | None]:
@@ -104,32 +125,52 @@ def check_known_tokens(
     )
 
 
-def prepare_splits(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
-    """Load, validate, split and tokenise the configured data (the bundled quickstart data when no path).
+def prepare_splits(
+    config: RunConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    train: Records | None = None,
+    eval: Records | None = None,
+) -> Splits:
+    """Load, validate, split and tokenise the training data: the records ``train`` when given, else the
+    configured data (the bundled quickstart data when no path).
 
-    The held-out part is ``data.eval_path`` (its split ``data.eval_split``), or the split ``data.eval_split`` of
-    ``data.path``, or else ``data.eval_fraction`` of ``data.path``'s examples.
+    The held-out part is the records ``eval`` when given, else ``data.eval_path`` (its split
+    ``data.eval_split``), or the split ``data.eval_split`` of ``data.path``, or else ``data.eval_fraction`` of
+    the training examples.
     """
     data = config.data
-    examples, load_report = _load(data.path, config, data.split)
+    if train is not None:
+        examples, load_report = _records(train, config)
+    else:
+        examples, load_report = _load(data.path, config, data.split)
     loads = [load_report]
-    if data.eval_path is not None or data.eval_split is not None:
-        train = examples
+    if eval is not None:
+        train_examples = examples
+        held_out, eval_load = _records(eval, config)
+        loads.append(eval_load)
+    elif data.eval_path is not None or data.eval_split is not None:
+        train_examples = examples
         path, split = _held_out(data)
         held_out, eval_load = _load(path, config, split)
         loads.append(eval_load)
     else:
-        train, held_out = split_examples(examples, config.data.eval_fraction, seed=config.seed)
-    train_ids, train_report = _tokenize(train, config, tokenizer, "train", required=True)
+        train_examples, held_out = split_examples(examples, config.data.eval_fraction, seed=config.seed)
+    train_ids, train_report = _tokenize(train_examples, config, tokenizer, "train", required=True)
     eval_ids, eval_report = _tokenize(held_out, config, tokenizer, "eval", required=False)
     return _splits(train_ids, eval_ids, loads, {"train": train_report, "eval": eval_report})
 
 
-def prepare_evaluation_data(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> Splits:
-    """Every example of ``data.eval_path`` (its split ``data.eval_split``), or else of ``data.path`` (its split
-    ``data.eval_split``, else ``data.split``), as the held-out split."""
-    data = config.data
-    if data.eval_path is None and data.eval_split is None:
+def prepare_evaluation_data(
+    config: RunConfig, tokenizer: PreTrainedTokenizerBase, *, data: Records | None = None
+) -> Splits:
+    """Every example of the records ``data`` when given, else of ``data.eval_path`` (its split
+    ``data.eval_split``), or else of ``data.path`` (its split ``data.eval_split``, else ``data.split``), as the
+    held-out split."""
+    records, data = data, config.data
+    if records is not None:
+        examples, load_report = _records(records, config)
+    elif data.eval_path is None and data.eval_split is None:
         examples, load_report = _load(data.path, config, data.split)
     else:
         path, split = _held_out(data)
@@ -149,6 +190,3 @@ def _splits(train: list, held_out: list, loads: list, tokenized: dict) -> Splits
         dropped=sum(sum(r.dropped.values()) for r in tokenized.values()),
     )
 
-
-def policy_source(config: RunConfig, tokenizer: PreTrainedTokenizerBase) -> ModelSource:
-    return resolve_source(config.model.path, config.model, len(tokenizer), config.seed, revision=config.model.revision)

@@ -5,8 +5,8 @@ from transformers import AutoModelForCausalLM
 from transformers.quantizers.quantizer_gguf import GgufHfQuantizer
 from transformers.utils.quantization_config import GgufConfig
 
-from prefopt.engine import models
-from prefopt.engine.models import ModelSource, load_model
+from prefopt.model import load as models
+from prefopt.model.load import ModelSource, load_model
 from tests.conftest import make_tiny_llama
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from prefopt.config import ConfigError, ModelConfig
-from prefopt.engine.models import ModelPathError, byte_tokenizer, load_model, load_tokenizer, resolve_source
 from prefopt.hub_names import is_hub_id
+from prefopt.model.load import ModelPathError, byte_tokenizer, load_model, load_tokenizer, resolve_source
 from prefopt.reference.fingerprint import source_identity
 from tests.conftest import make_tiny_llama
 from tests.hub_cache import add_snapshot, commit_hash

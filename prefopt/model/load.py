@@ -1,6 +1,6 @@
 """Models and tokenizers: local Hugging Face checkpoints (GGUF too), Hub ids, or small built-in presets.
 
-A model is a local path; else a Hugging Face Hub id resolved by transformers (:mod:`prefopt.engine.hub`: the
+A model is a local path; else a Hugging Face Hub id resolved by transformers (:mod:`prefopt.model.hub`: the
 cache first, the Hub only when online); else a preset architecture built from a config with a seed and paired
 with a tokenizer made in code.
 """
@@ -25,8 +25,8 @@ from transformers import (
 
 from prefopt import quickstart
 from prefopt.config import ConfigError, ModelConfig
-from prefopt.engine.hub import HubModel, HubModelError, resolve_hub_model, where_looked
 from prefopt.hub_names import is_hub_id
+from prefopt.model.hub import HubModel, HubModelError, resolve_hub_model, where_looked
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import prefopt.engine.precision as precision
+import prefopt.model.precision as precision
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -17,8 +17,6 @@ from typing import Any
 
 import torch
 
-from prefopt.reference.sources import AdapterDisabledReference, CachedReference, LiveReference
-
 PHASES = ("setup", "reference", "training", "evaluation", "checkpoints")
 SECONDS_DECIMALS = 6  # microseconds: a tiny run trains for a few hundredths of a second
 
@@ -29,7 +27,7 @@ class RunCosts:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.training_tokens = 0
-        self.reference = "none"
+        self.reference: str | list[str] = "none"  # the reference source's origin()
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -56,15 +54,6 @@ class RunCosts:
             "tokens_per_second": round(self.training_tokens / training, 1) if training > 0 else None,
             "peak_memory": peak_memory(device),
         }
-
-
-def reference_origin(reference: object | None) -> str | list[str]:
-    """``built`` or ``hit`` per cache (training split first), ``live``, ``live (adapters off)``, or ``none``."""
-    if isinstance(reference, CachedReference):
-        return ["built" if cache.built else "hit" for cache in reference.caches]
-    if isinstance(reference, AdapterDisabledReference):
-        return "live (adapters off)"
-    return "live" if isinstance(reference, LiveReference) else "none"
 
 
 def peak_memory(device: torch.device) -> dict[str, Any]:

@@ -1,10 +1,8 @@
-"""What ``prefopt eval`` evaluates against: its configuration and its reference, read from the command line and,
-for a model that prefopt trained, from the ``prefopt.yaml`` that training recorded beside it.
+"""What an evaluation compares against: for a model that prefopt trained, read from the ``prefopt.yaml`` that
+training recorded beside it.
 
-A prefopt-trained ``final/`` directory records the run's resolved configuration. Evaluating it without a CONFIG
-file starts from that configuration instead of the bundled quickstart (so the data and tokenisation settings are
-the run's), with the command line's ``key=value`` overrides on top; and its reference, unless the command line
-names one (``model.reference_path``), is the model the run was trained against: the recorded
+A prefopt-trained ``final/`` directory records the run's resolved configuration. Its reference, unless the
+configuration names one (``model.reference_path``), is the model the run was trained against: the recorded
 ``model.reference_path``, else the run's initial model (the recorded ``model.path``, or the preset built with the
 recorded seed).
 """
@@ -12,12 +10,9 @@ recorded seed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from prefopt.cli.common import config_from_arguments
 from prefopt.config import ConfigError, RunConfig, load_config
-
-RECORDED_CONFIG = "prefopt.yaml"
+from prefopt.run.directory import CONFIG_FILE, recorded_config_file
 
 
 @dataclass(frozen=True)
@@ -34,32 +29,22 @@ class EvaluationSetup:
     lines: list[str]
 
 
-def recorded_config_file(model_path: str | None) -> Path | None:
-    """``<model.path>/prefopt.yaml`` when ``model.path`` is a directory prefopt trained, else ``None``."""
-    if model_path is None:
-        return None
-    candidate = Path(model_path).expanduser() / RECORDED_CONFIG
-    return candidate if candidate.is_file() else None
-
-
-def evaluation_setup(items: list[str]) -> EvaluationSetup:
-    """The configuration and reference of ``prefopt eval [CONFIG] [key=value ...]`` (see the module docstring).
+def evaluation_reference(config: RunConfig, lines: list[str] | None = None) -> EvaluationSetup:
+    """The reference of evaluating ``config.model.path`` (see the module docstring), with ``lines`` saying where
+    the settings came from.
 
     Raises:
-        ConfigError: an invalid configuration, command line or recorded ``prefopt.yaml``.
+        ConfigError: an invalid recorded ``prefopt.yaml``.
     """
-    config = config_from_arguments(items)
+    lines = list(lines or [])
     recorded_file = recorded_config_file(config.model.path)
     if recorded_file is None:
         if config.model.reference_path is None:
-            return EvaluationSetup(config, None, [])
-        return EvaluationSetup(config, config, [f"reference: {config.model.reference_path} (model.reference_path)"])
+            return EvaluationSetup(config, None, lines)
+        lines.append(f"reference: {config.model.reference_path} (model.reference_path)")
+        return EvaluationSetup(config, config, lines)
     recorded = load_config(recorded_file)
     origin = f"recorded in {recorded_file}"
-    lines = []
-    if not (items and "=" not in items[0]):  # no CONFIG file: the run's settings, then the overrides
-        config = load_config(recorded_file, items)
-        lines.append(f"configuration: {origin}, with the command line's overrides")
     if config.model.reference_path is not None:
         told = "" if config.model.reference_path == recorded.model.reference_path else ", from the command line"
         lines.append(f"reference: {config.model.reference_path} (model.reference_path{told})")
@@ -85,6 +70,6 @@ def require_reference(setup: EvaluationSetup, loss_name: str) -> RunConfig:
     if setup.reference is None:
         raise ConfigError(
             f"loss {loss_name!r} compares the model with a reference; set model.reference_path (a model that "
-            f"prefopt trained names its own in its {RECORDED_CONFIG})"
+            f"prefopt trained names its own in its {CONFIG_FILE})"
         )
     return setup.reference

@@ -1,0 +1,135 @@
+"""The Python API: what the command line, notebooks and the experiments call.
+
+::
+
+    import prefopt
+
+    records = [{"prompt": "2 + 2 =", "chosen": " 4", "rejected": " 5"}, ...]
+    for beta in (0.05, 0.1, 0.5):
+        config = {"model": {"path": "runs/sft/final"}, "loss": {"name": "dpo", "beta": beta},
+                  "logging": {"output_dir": f"runs/beta-{beta}"}}
+        result = prefopt.train(config, train=records, eval=held_out)
+        print(beta, result.final_metrics["accuracy"], result.model_path)
+
+A configuration is a :class:`~prefopt.config.RunConfig`, a nested mapping of its settings or a YAML file's path.
+Records are dicts in any format of docs/data-formats.md or :class:`~prefopt.types.RankedExample`; without them
+the configured ``data`` is read, as ``prefopt train`` and ``prefopt eval`` do. Records in memory and records read
+from a file are one and the same to the reference cache: it is keyed by content, so the three runs above build
+the reference log-probs once and hit the cache twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from accelerate import PartialState
+
+from prefopt.config import RunConfig, as_config
+from prefopt.engine.distributed import make_accelerator
+from prefopt.engine.evaluate import evaluate as evaluate_parts
+from prefopt.engine.loop import OnStep, RunResult, StepEnd, Trainer, TrainingDiverged
+from prefopt.engine.resume import check_resume
+from prefopt.losses import build_loss
+from prefopt.reference import ReferenceCache
+from prefopt.run.builder import RunParts, build_run
+from prefopt.run.data import Records
+from prefopt.run.directory import RunDirectory
+from prefopt.run.evaluation import EvaluationSetup, evaluation_reference, require_reference
+from prefopt.run.summary import settings_block
+
+Config = RunConfig | Mapping[str, Any] | str | Path
+
+__all__ = ["RunResult", "StepEnd", "TrainingDiverged", "build_caches", "evaluate", "train"]
+
+
+def train(
+    config: Config,
+    *,
+    train: Records | None = None,
+    eval: Records | None = None,
+    resume: bool = False,
+    on_step: OnStep | None = None,
+) -> RunResult:
+    """Train the configured policy on ``train`` (else ``config.data``), measuring on ``eval`` (else the configured
+    held-out data) before, during and after; save it in ``<logging.output_dir>/final``.
+
+    With ``resume``, continue exactly from the latest checkpoint of ``logging.output_dir``, or, when ``final/``
+    already holds the configured steps, return the finished run without loading or training anything.
+    ``on_step(StepEnd)`` is called after every optimizer step.
+
+    Raises:
+        ConfigError: an invalid configuration (before anything is loaded), or a resume the checkpoint refuses.
+        PreferenceDataError: a bad record (``data.on_error=raise``), naming its position.
+        TrainingDiverged: a non-finite loss, gradient or weight; the last good checkpoint is kept.
+    """
+    config = as_config(config)
+    report = check_resume(config) if resume else None
+    if report is not None:
+        run_dir = RunDirectory(Path(config.logging.output_dir))
+        PartialState().print(f"the run in {run_dir.root} is finished ({report['steps']} steps); nothing to do")
+        return RunResult(run_dir.root, run_dir.final_dir, report["steps"], report["initial_eval"], report["final_eval"])
+    with Trainer.from_config(config, train=train, eval=eval, resume=resume) as trainer:
+        return trainer.run(on_step)
+
+
+def evaluate(config: Config, *, data: Records | None = None) -> dict[str, float]:
+    """Held-out metrics of ``model.path`` on the records ``data`` (else every example of ``data.eval_path``, or
+    of ``data.path``): ``accuracy``, ``margin``, ``loss``, ``kendall_tau`` for K > 2, rewards and log-probs per
+    rank, with the configured loss's implicit rewards.
+
+    A reference-based loss compares with ``model.reference_path``, or, for a ``final/`` directory of a prefopt
+    run, with the reference that run was trained against (recorded in its ``prefopt.yaml``).
+
+    Raises:
+        ConfigError: an invalid configuration, or a reference-based loss with no reference known.
+    """
+    return evaluate_setup(evaluation_reference(as_config(config)), data=data)
+
+
+def evaluate_setup(setup: EvaluationSetup, *, data: Records | None = None) -> dict[str, float]:
+    """:func:`evaluate` for an :class:`~prefopt.run.evaluation.EvaluationSetup` (``prefopt eval`` makes one from
+    its command line); prints the settings block."""
+    config = setup.config
+    accelerator = make_accelerator()
+    for line in setup.lines:
+        accelerator.print(line)
+    loss = build_loss(config.loss)  # a reference-based loss without a known reference fails before loading
+    reference_config = require_reference(setup, loss.name) if loss.declarations.needs_reference else None
+    parts = build_run(config, accelerator, purpose="evaluate", eval=data, reference_config=reference_config)
+    accelerator.print(
+        settings_block(config, parts.splits, loss=parts.loss, reference=parts.reference, reference_config=reference_config)
+    )
+    try:
+        return _evaluate(parts)
+    finally:
+        accelerator.end_training()
+
+
+def _evaluate(parts: RunParts) -> dict[str, float]:
+    return evaluate_parts(
+        parts.policy,
+        parts.layout,
+        parts.splits.eval,
+        parts.loss,
+        parts.reference,
+        parts.accelerator,
+        batch_size=parts.config.reference.batch_size,
+        pad_token_id=parts.tokenizer.pad_token_id,
+    )
+
+
+def build_caches(
+    config: Config, *, train: Records | None = None, eval: Records | None = None
+) -> list[ReferenceCache]:
+    """Build (or find) the reference caches a training run of ``config`` on these records would use, without
+    loading the policy; the caches, training split first."""
+    config = as_config(config)
+    accelerator = make_accelerator()
+    try:
+        parts = build_run(config, accelerator, purpose="cache", train=train, eval=eval)
+        accelerator.print(settings_block(config, parts.splits, reference=parts.reference))
+        return parts.reference.caches
+    finally:
+        accelerator.end_training()
