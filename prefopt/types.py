@@ -106,9 +106,13 @@ class RankedExample:
     ``prompt`` and each response are plain strings or tuples of chat messages (``{"role": ..., "content": ...}``).
     Responses are sorted by rank, best first. ``source`` says where the example came from (e.g.
     ``"train.jsonl, row 12"``) for messages; it takes no part in equality or in the example key.
+    ``finished`` says, per response, whether it ended (a sampled response that stopped at EOS: ``True``) or was
+    cut (at a sampler's token limit: ``False``); only a finished response is encoded with EOS. ``None`` (human
+    data) counts every response as finished.
     """
 
     prompt: str | tuple
     responses: tuple
     ranks: tuple[int, ...]
     source: str | None = field(default=None, compare=False)
+    finished: tuple[bool, ...] | None = None

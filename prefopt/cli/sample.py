@@ -1,11 +1,13 @@
 """``prefopt sample PROMPTS --model PATH --out FILE``: K sampled completions per prompt, as JSON Lines.
 
-Each output row is ``{"prompt": ..., "responses": [K completions]}``, ready for ``prefopt score``.
+Each output row is ``{"prompt": ..., "responses": [K completions], "finished": [K booleans]}`` (``false``: cut at
+``--max-new-tokens``), ready for ``prefopt score``. Empty and cut completions are counted in warnings on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -51,6 +53,7 @@ def sample_command(args: argparse.Namespace) -> int:
     from prefopt.config import ModelConfig
     from prefopt.model.load import load_model, load_tokenizer, resolve_source
     from prefopt.sampling import GenerationSettings, sample_completions
+    from prefopt.sampling.checks import sampling_warnings
     from prefopt.sampling.files import read_prompts, write_jsonl
 
     prompts = read_prompts(args.prompts)  # a bad prompt file fails before the model loads
@@ -66,6 +69,8 @@ def sample_command(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     samples = sample_completions(model, tokenizer, prompts, settings, progress=not args.no_progress)
-    write_jsonl(args.out, ({"prompt": s.prompt, "responses": list(s.completions)} for s in samples))
+    write_jsonl(args.out, (s.record() for s in samples))
     print(f"wrote {len(samples)} prompts x {args.k} completions to {args.out}")
+    for warning in sampling_warnings(samples, args.max_new_tokens):
+        print(f"prefopt sample: warning: {warning}", file=sys.stderr)
     return 0

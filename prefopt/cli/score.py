@@ -1,15 +1,19 @@
 """``prefopt score SAMPLES --scorer NAME [--option key=value ...] --out FILE``: scored K-way records.
 
-The output rows gain ``"scores"`` and are read by ``prefopt train`` as the ``scored`` format (ties stay ties).
+The output rows gain ``"scores"`` and are read by ``prefopt train`` as the ``scored`` format (ties stay ties); other
+keys, such as ``prefopt sample``'s ``finished``, are kept. Empty responses and prompts whose scores all tie are
+counted in warnings on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from prefopt.config import parse_overrides
 from prefopt.scoring import build_scorer, score_file
+from prefopt.scoring.records import scoring_warnings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,5 +36,7 @@ def score_command(args: argparse.Namespace) -> int:
     options = dict(parse_overrides(args.option))
     scorer = build_scorer(args.scorer, **options)
     rows = score_file(args.samples, args.out, scorer, progress=not args.no_progress)
-    print(f"scored {rows} prompts with {args.scorer} into {args.out}")
+    print(f"scored {len(rows)} prompts with {args.scorer} into {args.out}")
+    for warning in scoring_warnings(rows):
+        print(f"prefopt score: warning: {warning}", file=sys.stderr)
     return 0

@@ -21,7 +21,8 @@ class TokenizedExample:
     Attributes:
         key: stable hash of the normalised example; reference log-probs are addressed by it.
         prompt_ids: the prompt's token ids (masked from the loss).
-        response_ids: K token-id lists, each ending with EOS unless truncation cut its end. Ordered by rank.
+        response_ids: K token-id lists, each ending with EOS if the response finished (see
+            :attr:`prefopt.types.RankedExample.finished`) and truncation did not cut its end. Ordered by rank.
         ranks: K ranks, ascending (0 the best); equal ranks are ties.
     """
 

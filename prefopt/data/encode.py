@@ -5,7 +5,10 @@ tokenizer's chat template (the prompt with ``add_generation_prompt=True``, promp
 conversation). A response's ids are the full sequence's ids after the prompt's, so that prompt + response ids
 are exactly the tokenisation of the full text. Where a merge across the boundary makes the full ids not start
 with the prompt ids, the response text is tokenised on its own instead and the response is counted as a
-boundary mismatch. Each response ends with EOS (appended unless the rendering already ends with it).
+boundary mismatch. A finished response ends with EOS (appended unless the rendering already ends with it); a
+response cut before it ended (``finished`` false, e.g. a sample stopped by its token limit) does not, so its ids
+are the tokens that were sampled. A cut chat response is rendered as the sampler saw it: the prompt with its
+generation prompt, then the response's text, without the template's end of turn.
 
 Special tokens: the tokenizer's leading special tokens (e.g. BOS) are put before the prompt unless the text
 already starts with them (chat templates often write BOS themselves), so BOS is never doubled; trailing special
@@ -23,7 +26,7 @@ from prefopt.types import RankedExample
 
 @dataclass
 class Encoded:
-    """Untruncated ids of one example: ``prompt`` and one list per response (each ending with EOS)."""
+    """Untruncated ids of one example: ``prompt`` and one list per response (ending with EOS if it finished)."""
 
     prompt: list[int]
     responses: list[list[int]]
@@ -63,9 +66,17 @@ def encode_examples(examples: Sequence[RankedExample], tokenizer, prefix: list[i
             encoded[e].responses[k] = response
             encoded[e].boundary_mismatches += 1
     eos = tokenizer.eos_token_id
-    for item in encoded:
-        item.responses = [r if r and r[-1] == eos else [*r, eos] for r in item.responses]
+    for example, item in zip(examples, encoded, strict=True):
+        item.responses = [
+            r if not finished or (r and r[-1] == eos) else [*r, eos]
+            for r, finished in zip(item.responses, _response_ends(example), strict=True)
+        ]
     return encoded
+
+
+def _response_ends(example: RankedExample) -> tuple[bool, ...]:
+    """Whether each response of ``example`` ended (and so is encoded with EOS); all do without ``finished``."""
+    return example.finished if example.finished is not None else (True,) * len(example.responses)
 
 
 def _with_prefix(ids: list[int], prefix: list[int]) -> list[int]:
@@ -86,7 +97,10 @@ def _render(example: RankedExample, tokenizer) -> tuple[str, list[str], list[str
     messages = list(example.prompt)
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     fulls = []
-    for k, response in enumerate(example.responses):
+    for k, (response, finished) in enumerate(zip(example.responses, _response_ends(example), strict=True)):
+        if not finished:  # one assistant message (checked when read), cut where sampling stopped
+            fulls.append(prompt + response[0]["content"])
+            continue
         full = tokenizer.apply_chat_template(messages + list(response), tokenize=False)
         if not full.startswith(prompt):
             raise PreferenceDataError(

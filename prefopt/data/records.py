@@ -6,7 +6,10 @@ Shapes (``format``):
               ``{prompt, responses, ranks}`` (each response's rank, lower is better, equal ranks are ties).
     scored:   ``{prompt, responses, scores}`` (higher is better, equal scores are ties).
     hh:       ``{chosen, rejected}`` full dialogues (Anthropic HH-RLHF), see :mod:`prefopt.data.hh`.
-Prompts and responses may be text or chat messages (:mod:`prefopt.data.content`). Other keys are ignored.
+Prompts and responses may be text or chat messages (:mod:`prefopt.data.content`). Ranked and scored records may
+give ``finished`` (one boolean per response, as ``prefopt sample`` writes): ``false`` marks a response that was cut
+before it ended, which is then encoded without EOS; a cut chat response is one assistant message. Other keys are
+ignored.
 Ranks and ranking indices are integers within ``±2**31`` (a float with an integral value, as columnar files may
 store them, counts as that integer). Ranks are normalised to dense ranks from 0 (the best) and responses sorted
 by rank, stable within ties.
@@ -98,7 +101,7 @@ def _hh(row: Mapping) -> RankedExample:
 
 
 def _ranked(row: Mapping) -> RankedExample:
-    prompt, responses = _prompt_and_responses(row)
+    prompt, responses, finished = _prompt_and_responses(row)
     given = [field for field in ("ranking", "ranks") if row.get(field) is not None]
     if not given:
         raise PreferenceDataError(
@@ -109,7 +112,8 @@ def _ranked(row: Mapping) -> RankedExample:
             "gives ranking and ranks; give only one of them", reason=UNKNOWN_FORMAT, field="ranks"
         )
     if given[0] == "ranks":
-        return _ranked_example(prompt, responses, _dense(_int_list(row, "ranks", len(responses)), field="ranks"))
+        ranks = _dense(_int_list(row, "ranks", len(responses)), field="ranks")
+        return _ranked_example(prompt, responses, ranks, finished=finished)
     ranking = _int_list(row, "ranking", len(responses))
     if sorted(ranking) != list(range(len(responses))):
         raise PreferenceDataError(
@@ -120,21 +124,32 @@ def _ranked(row: Mapping) -> RankedExample:
     ranks = [0] * len(responses)
     for position, index in enumerate(ranking):
         ranks[index] = position
-    return _ranked_example(prompt, responses, ranks)
+    return _ranked_example(prompt, responses, ranks, finished=finished)
 
 
 def _scored(row: Mapping) -> RankedExample:
-    prompt, responses = _prompt_and_responses(row)
+    prompt, responses, finished = _prompt_and_responses(row)
     scores = _list(row, "scores", len(responses))
     for i, score in enumerate(scores):
         if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
             raise PreferenceDataError(
                 f"must be a finite number; got {score!r}", reason=WRONG_TYPE, field=f"scores[{i}]"
             )
-    return _ranked_example(prompt, responses, _dense([-score for score in scores], field="scores"))
+    return _ranked_example(prompt, responses, _dense([-score for score in scores], field="scores"), finished=finished)
 
 
-def _prompt_and_responses(row: Mapping) -> tuple[str | tuple, list]:
+def finished_flags(row: Mapping, length: int) -> tuple[bool, ...] | None:
+    """The row's optional ``finished``: one boolean per response (``length`` of them), or ``None`` when absent."""
+    if row.get("finished") is None:
+        return None
+    flags = _list(row, "finished", length)
+    for i, flag in enumerate(flags):
+        if not isinstance(flag, bool):
+            raise PreferenceDataError(f"must be true or false; got {flag!r}", reason=WRONG_TYPE, field=f"finished[{i}]")
+    return tuple(flags)
+
+
+def _prompt_and_responses(row: Mapping) -> tuple[str | tuple, list, tuple[bool, ...] | None]:
     prompt = prompt_content(_require(row, "prompt"), "prompt")
     raw = _require(row, "responses")
     if not isinstance(raw, list | tuple):
@@ -144,7 +159,20 @@ def _prompt_and_responses(row: Mapping) -> tuple[str | tuple, list]:
             f"has {len(raw)} response(s); a preference needs at least 2", reason=TOO_FEW_RESPONSES, field="responses"
         )
     chat = not isinstance(prompt, str)
-    return prompt, [response_content(value, f"responses[{i}]", chat=chat) for i, value in enumerate(raw)]
+    responses = [response_content(value, f"responses[{i}]", chat=chat) for i, value in enumerate(raw)]
+    finished = finished_flags(row, len(responses))
+    for k, response in enumerate(responses):
+        if chat and finished is not None and not finished[k] and not _one_assistant_message(response):
+            raise PreferenceDataError(
+                "is cut (finished is false), so it must be the text sampled after the prompt: one assistant message",
+                reason=WRONG_TYPE,
+                field=f"responses[{k}]",
+            )
+    return prompt, responses, finished
+
+
+def _one_assistant_message(response: tuple[dict, ...]) -> bool:
+    return len(response) == 1 and response[0]["role"] == "assistant"
 
 
 def _require(row: Mapping, field: str) -> object:
@@ -189,12 +217,17 @@ def _dense(keys: list, *, field: str) -> list[int]:
 
 
 def _ranked_example(
-    prompt: str | tuple, responses: list, ranks: list[int], names: list[str] | None = None
+    prompt: str | tuple,
+    responses: list,
+    ranks: list[int],
+    names: list[str] | None = None,
+    finished: tuple[bool, ...] | None = None,
 ) -> RankedExample:
     names = names or [f"responses[{i}]" for i in range(len(responses))]
+    ends = finished or (True,) * len(responses)  # a cut copy of a finished response is another token sequence
     for j in range(len(responses)):
         for i in range(j):
-            if responses[i] == responses[j]:
+            if responses[i] == responses[j] and ends[i] == ends[j]:
                 raise PreferenceDataError(
                     f"is identical to '{names[i]}' (identical responses carry no preference)",
                     reason=IDENTICAL_RESPONSES,
@@ -202,7 +235,10 @@ def _ranked_example(
                 )
     order = sorted(range(len(responses)), key=ranks.__getitem__)
     return RankedExample(
-        prompt=prompt, responses=tuple(responses[i] for i in order), ranks=tuple(ranks[i] for i in order)
+        prompt=prompt,
+        responses=tuple(responses[i] for i in order),
+        ranks=tuple(ranks[i] for i in order),
+        finished=None if finished is None else tuple(finished[i] for i in order),
     )
 
 

@@ -98,7 +98,8 @@ def tokenize_examples(
     truncation: str = "keep_end",
     on_overflow: str = "truncate",
 ) -> tuple[list[TokenizedExample], TokenizeReport]:
-    """Tokenise ``examples`` into :class:`TokenizedExample` s (prompt ids, K response ids each ending in EOS).
+    """Tokenise ``examples`` into :class:`TokenizedExample` s (prompt ids, K response ids, each ending in EOS
+    if it finished).
 
     Args:
         examples: normalised examples (e.g. from :func:`load_preferences`).

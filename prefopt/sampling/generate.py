@@ -2,8 +2,10 @@
 
 Prompts are encoded as the training data is (:mod:`prefopt.data.encode`): the tokenizer's leading special tokens
 (e.g. BOS) before a text prompt, a chat prompt rendered with its template and the generation prompt. A completion
-stops at EOS (kept in its ids, so that its log-probability counts the decision to stop) or after
-``max_new_tokens``. Generation is seeded per batch, so the same settings and batch size give the same samples.
+stops at EOS (kept in its ids, so that its log-probability counts the decision to stop; the completion is
+*finished*) or is cut after ``max_new_tokens`` (no EOS). The text of a completion is decoded without special
+tokens, so whether it finished is kept beside it. Generation is seeded per batch, so the same settings and batch
+size give the same samples.
 """
 
 from __future__ import annotations
@@ -32,12 +34,18 @@ class GenerationSettings:
 
 @dataclass(frozen=True)
 class PromptSamples:
-    """One prompt's samples: its ids, and K completions as ids (ending with EOS when the model stopped) and text."""
+    """One prompt's samples: its ids, and K completions as ids (ending with EOS when the model stopped), as text,
+    and whether each finished (stopped at EOS) rather than being cut at ``max_new_tokens``."""
 
     prompt: str | list
     prompt_ids: tuple[int, ...]
     completion_ids: tuple[tuple[int, ...], ...]
     completions: tuple[str, ...]
+    finished: tuple[bool, ...]
+
+    def record(self) -> dict:
+        """The samples record of ``prefopt sample``: ``{"prompt", "responses", "finished"}``."""
+        return {"prompt": self.prompt, "responses": list(self.completions), "finished": list(self.finished)}
 
 
 def prompt_ids(prompt: str | list, tokenizer) -> list[int]:
@@ -113,5 +121,6 @@ def sample_completions(
     for p, prompt in enumerate(prompts):
         ids = generated[p * settings.k : (p + 1) * settings.k]
         texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
-        results.append(PromptSamples(prompt, tuple(encoded[p]), tuple(ids), tuple(texts)))
+        finished = tuple(completion[-1:] == (eos_id,) for completion in ids)
+        results.append(PromptSamples(prompt, tuple(encoded[p]), tuple(ids), tuple(texts), finished))
     return results

@@ -1,7 +1,8 @@
 """Points of the reward-KL frontier: mean reward of fresh samples and KL(pi || pi_ref) estimated from them.
 
 For samples y ~ pi(.|x) of held-out prefixes x, the sequence-level KL is estimated as the mean of
-log pi(y|x) - log pi_ref(y|x) (the DPO paper's Figure 2 x-axis, App. C.1). Best-of-N from pi_ref is the
+log pi(y|x) - log pi_ref(y|x) (the DPO paper's Figure 2 x-axis, App. C.1), y being exactly the sampled tokens: a
+completion that stopped ends with its EOS, one cut at ``max_new_tokens`` has none. Best-of-N from pi_ref is the
 training-free baseline: its reward is the mean of the best of N scores, its KL the analytic
 log N - (N - 1) / N (Stiennon et al. 2020; Beirami et al. 2024 show it is an upper bound).
 """
@@ -30,7 +31,8 @@ class FrontierPoint:
 
 
 def sample_log_probs(model, samples: list[PromptSamples], pad_token_id: int) -> torch.Tensor:
-    """(P, K) summed log-probs of every sampled completion (its EOS included) under ``model``."""
+    """(P, K) summed log-probs of every sampled completion's ids under ``model`` (EOS included where the
+    completion stopped; none is added to a cut one)."""
     examples = [
         TokenizedExample(str(i), s.prompt_ids, s.completion_ids, tuple(range(len(s.completion_ids))))
         for i, s in enumerate(samples)

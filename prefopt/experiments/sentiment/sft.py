@@ -1,8 +1,9 @@
 """Supervised fine-tuning on review text, the paper's first stage: its result is pi_ref (App. C.1).
 
-Next-token cross-entropy on whole reviews (BOS, if the tokenizer adds one, then the first ``max_tokens`` tokens),
-AdamW, a fixed number of steps over a seeded shuffle. The model is saved with its tokenizer, written to a
-temporary directory and renamed.
+Next-token cross-entropy on reviews (BOS, if the tokenizer adds one, then the first ``max_tokens`` tokens, then
+EOS if the review ended within them: a review cut by the window does not end in EOS, as a sample cut at
+``max_new_tokens`` does not), AdamW, a fixed number of steps over a seeded shuffle. The model is saved with its
+tokenizer, written to a temporary directory and renamed.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from prefopt.data.encode import special_prefix
 
 
 def review_batches(reviews: list[str], tokenizer, max_tokens: int, batch_size: int, steps: int, seed: int):
-    """``steps`` batches: ids (B, L) right-padded, labels (B, L) with -100 on padding."""
-    prefix = special_prefix(tokenizer)
-    rows = [prefix + ids[:max_tokens] for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]]
+    """``steps`` batches: ids (B, L) right-padded, labels (B, L) with -100 on padding. A row is the review's first
+    ``max_tokens`` tokens after the special prefix, and EOS when the review has no more tokens."""
+    prefix, eos = special_prefix(tokenizer), [tokenizer.eos_token_id]
+    rows = [
+        prefix + ids[:max_tokens] + (eos if len(ids) <= max_tokens else [])
+        for ids in tokenizer(reviews, add_special_tokens=False)["input_ids"]
+    ]
     order = list(range(len(rows)))
     rng = random.Random(seed)
     rng.shuffle(order)

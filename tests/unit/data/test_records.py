@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from prefopt.data import load_preferences
 from prefopt.data.errors import PreferenceDataError
 from prefopt.data.records import detect_format, normalise_record
 from prefopt.types import RankedExample
@@ -71,6 +74,31 @@ def test_scores_higher_is_better_equal_scores_tie():
     assert example == RankedExample("p", ("b", "a", "c", "d"), (0, 1, 1, 2))
 
 
+def test_finished_is_sorted_with_the_responses_and_absent_without_it():
+    row = {"prompt": "p", "responses": ["cut", "ended", "tie"], "scores": [0.1, 0.9, 0.1]}
+    assert normalise({**row, "finished": [False, True, True]}).finished == (True, False, True)
+    ranked = {"prompt": "p", "responses": ["cut", "ended"], "ranking": [1, 0], "finished": [False, True]}
+    assert normalise(ranked) == RankedExample("p", ("ended", "cut"), (0, 1), finished=(True, False))
+    assert normalise(row).finished is None
+    assert normalise({**row, "finished": None}).finished is None
+
+
+def test_a_bad_finished_in_a_file_names_the_file_row_and_field(tmp_path):
+    path = tmp_path / "scored.jsonl"
+    good = {"prompt": "p", "responses": ["a", "b"], "scores": [1, 0], "finished": [True, False]}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "finished": [True, "no"]}) + "\n")
+    with pytest.raises(PreferenceDataError, match=r"scored\.jsonl, row 2, field 'finished\[1\]': must be true or"):
+        load_preferences(path)
+
+
+def test_the_same_text_cut_and_finished_are_two_responses():
+    # a cut copy of a finished response is another token sequence (no EOS), so it can carry a preference
+    example = normalise({"prompt": "p", "responses": ["same", "same"], "scores": [1, 0], "finished": [True, False]})
+    assert example.responses == ("same", "same") and example.finished == (True, False)
+    with pytest.raises(PreferenceDataError, match="identical"):
+        normalise({"prompt": "p", "responses": ["same", "same"], "scores": [1, 0], "finished": [False, False]})
+
+
 def test_chat_messages_become_tuples_of_role_and_content():
     row = {
         "prompt": [{"role": "system", "content": "Be brief.", "name": None}, USER],
@@ -109,6 +137,19 @@ def test_chat_messages_become_tuples_of_role_and_content():
         ({"prompt": "p", "responses": ["a", "b"], "scores": [2.5, 2.5]}, "all_tied", "scores"),
         ({"prompt": "p", "responses": ["a", "b"], "scores": [1.0, float("nan")]}, "wrong_type", "scores[1]"),
         ({"prompt": "p", "responses": ["a", "b"], "scores": [1.0]}, "length_mismatch", "scores"),
+        ({"prompt": "p", "responses": ["a", "b"], "scores": [1, 0], "finished": [True]}, "length_mismatch", "finished"),
+        (
+            {"prompt": "p", "responses": ["a", "b"], "scores": [1, 0], "finished": [True, 1]},
+            "wrong_type",
+            "finished[1]",
+        ),
+        ({"prompt": "p", "responses": ["a", "b"], "ranks": [0, 1], "finished": "yes"}, "wrong_type", "finished"),
+        (
+            {"prompt": [USER], "responses": ["a", [USER, {"role": "assistant", "content": "b"}]], "ranks": [0, 1]}
+            | {"finished": [True, False]},
+            "wrong_type",
+            "responses[1]",
+        ),
     ],
 )
 def test_unusable_rows_name_reason_and_field(row, reason, field):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from prefopt.data import PreferenceDataError, collate, example_key, tokenize_examples
+from prefopt.data.records import normalise_record
 from prefopt.types import RankedExample
 
 HH_PROMPT = "\n\nHuman: hello there, how are you today?\n\nAssistant:"
@@ -65,6 +68,33 @@ def test_chat_examples_are_rendered_with_the_chat_template(tokenizer):
         assert list(item.prompt_ids + response_ids) == ids(tokenizer, full_text)
         assert response_ids[-1] == tokenizer.eos_token_id != response_ids[-2]
     assert report.boundary_mismatches == 0
+
+
+def test_a_sampled_response_ends_with_eos_only_if_sampling_stopped_there(tokenizer):
+    row = {"prompt": HH_PROMPT, "responses": [" I am fine", " The lazy"], "scores": [1, 0], "finished": [True, False]}
+    example = normalise_record(row, "scored")
+    [item], _ = run([example], tokenizer)
+    stopped, cut = (ids(tokenizer, HH_PROMPT + r) for r in row["responses"])
+    assert list(item.prompt_ids + item.response_ids[0]) == stopped + [tokenizer.eos_token_id]
+    assert list(item.prompt_ids + item.response_ids[1]) == cut
+    # the same record without finished is human data: both responses end
+    [human], _ = run([normalise_record({**row, "finished": None}, "scored")], tokenizer)
+    assert list(human.prompt_ids + human.response_ids[1]) == cut + [tokenizer.eos_token_id]
+
+
+def test_a_cut_chat_response_is_the_generation_prompt_and_its_text_without_the_end_of_turn(tokenizer):
+    row = {"prompt": list(USER), "responses": ["Paris is", "Lyon."], "ranks": [0, 1], "finished": [False, True]}
+    [item], _ = run([normalise_record(row, "ranked")], tokenizer)
+    prompt_text = tokenizer.apply_chat_template(list(USER), tokenize=False, add_generation_prompt=True)
+    assert list(item.prompt_ids + item.response_ids[0]) == ids(tokenizer, prompt_text + "Paris is")
+    assert item.response_ids[1][-1] == tokenizer.eos_token_id
+
+
+def test_the_key_changes_with_finished():
+    # (an example without finished keys by the formula of test_keys, as it did before finished existed)
+    human = RankedExample("p", ("a", "b"), (0, 1))
+    keys = {example_key(replace(human, finished=flags)) for flags in [(True, True), (True, False), (False, True)]}
+    assert len(keys | {example_key(human)}) == 4
 
 
 def test_a_chat_template_that_writes_bos_gets_no_second_bos(make_tokenizer):

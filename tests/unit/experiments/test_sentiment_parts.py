@@ -10,30 +10,60 @@ import pytest
 import torch
 
 from prefopt.data.errors import PreferenceDataError
-from prefopt.experiments.sentiment.frontier import best_of_n, sample_log_probs
+from prefopt.experiments.sentiment.frontier import best_of_n, evaluate_policy, sample_log_probs
 from prefopt.experiments.sentiment.imdb import prefixes, read_reviews
 from prefopt.experiments.sentiment.report import table
 from prefopt.experiments.sentiment.sft import review_batches
 from prefopt.model.load import byte_tokenizer
-from prefopt.sampling import PromptSamples
+from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions
 from tests.conftest import make_tiny_llama
+
+
+def summed_log_prob(model, prompt: tuple[int, ...], completion: tuple[int, ...]) -> float:
+    """log model(completion | prompt): one unpadded forward pass, the next-token log-probs summed."""
+    with torch.no_grad():
+        log_probs = model(input_ids=torch.tensor([prompt + completion])).logits[0].log_softmax(-1)
+    return sum(float(log_probs[len(prompt) - 1 + t, token]) for t, token in enumerate(completion))
 
 
 def test_sample_log_probs_are_the_summed_next_token_log_probs_of_each_completion():
     model = make_tiny_llama(vocab_size=32)
     samples = [
-        PromptSamples("a", (1, 5, 6), ((7, 8, 2), (9,)), ("", "")),
-        PromptSamples("b", (3,), ((4, 4), (11, 12, 13, 2)), ("", "")),
+        PromptSamples("a", (1, 5, 6), ((7, 8, 2), (9,)), ("", ""), (True, False)),
+        PromptSamples("b", (3,), ((4, 4), (11, 12, 13, 2)), ("", ""), (False, True)),
     ]
     got = sample_log_probs(model, samples, pad_token_id=0)
     for p, sample in enumerate(samples):
         for k, completion in enumerate(sample.completion_ids):
-            ids = torch.tensor([sample.prompt_ids + completion])
-            with torch.no_grad():
-                log_probs = model(input_ids=ids).logits[0].log_softmax(-1)
-            start = len(sample.prompt_ids)
-            expected = sum(float(log_probs[start - 1 + t, token]) for t, token in enumerate(completion))
-            assert float(got[p, k]) == pytest.approx(expected, abs=1e-4)
+            assert float(got[p, k]) == pytest.approx(summed_log_prob(model, sample.prompt_ids, completion), abs=1e-4)
+
+
+def likely_to_stop(vocab_size: int, seed: int, eos: int = 2) -> torch.nn.Module:
+    """A tiny Llama whose output layer has a bias that gives EOS about a third of the probability."""
+    model = make_tiny_llama(vocab_size=vocab_size, seed=seed)
+    head = torch.nn.Linear(model.lm_head.in_features, vocab_size, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[eos] = math.log(vocab_size / 2)
+    model.lm_head = head
+    return model
+
+
+def test_the_frontier_kl_is_the_mean_log_ratio_of_exactly_the_sampled_tokens():
+    tokenizer = byte_tokenizer()
+    eos, max_new_tokens = tokenizer.eos_token_id, 4
+    policy, reference = (likely_to_stop(len(tokenizer), seed) for seed in (0, 1))
+    prompts, settings = ["the film", "ok", "a plot"], GenerationSettings(k=4, max_new_tokens=max_new_tokens, seed=5)
+    point = evaluate_policy(policy, reference, tokenizer, prompts, lambda p, c: [0.0] * len(c), settings)
+    samples = sample_completions(policy, tokenizer, prompts, settings)  # the same seeded draws
+    drawn = [(s.prompt_ids, ids) for s in samples for ids in s.completion_ids]
+    # a completion is what was sampled: up to its first EOS if it stopped, all max_new_tokens tokens if it was cut
+    for _, ids in drawn:
+        assert eos not in ids[:-1] and (ids[-1] == eos or len(ids) == max_new_tokens)
+    assert {ids[-1] == eos for _, ids in drawn} == {True, False}  # both kinds are there
+    log_ratios = [summed_log_prob(policy, *d) - summed_log_prob(reference, *d) for d in drawn]
+    assert point.kl == pytest.approx(sum(log_ratios) / len(log_ratios), abs=1e-4)
 
 
 def test_best_of_n_takes_the_best_of_the_first_n_samples_and_the_analytic_kl():
@@ -65,16 +95,20 @@ def test_reviews_lose_their_tags_and_a_bad_row_names_file_row_and_field(tmp_path
         read_reviews(path, 1, seed=0)
 
 
-def test_sft_batches_mask_padding_out_of_the_labels():
+def test_sft_batches_mask_padding_out_of_the_labels_and_end_a_review_with_eos_only_if_it_ended():
     tokenizer = byte_tokenizer()
-    batches = list(
-        review_batches(["abcdef", "xy", "longer text here"], tokenizer, max_tokens=4, batch_size=2, steps=3, seed=0)
-    )
-    assert len(batches) == 3
+    reviews = ["abcdef", "xy", "abcd", "longer text here"]
+    batches = list(review_batches(reviews, tokenizer, max_tokens=4, batch_size=2, steps=4, seed=0))
+    assert len(batches) == 4
+    rows = set()
     for ids, labels in batches:
         real = labels != -100
         assert torch.equal(ids[real], labels[real]) and (ids[~real] == tokenizer.pad_token_id).all()
-        assert real.sum(1).max() <= 4
+        rows |= {tuple(row[mask].tolist()) for row, mask in zip(ids, real, strict=True)}
+    eos = (tokenizer.eos_token_id,)
+    text = {review: tuple(tokenizer(review, add_special_tokens=False)["input_ids"]) for review in reviews}
+    # the byte tokenizer adds no BOS; a review of at most 4 tokens ends within the window, a longer one is cut
+    assert rows == {text["abcdef"][:4], text["xy"] + eos, text["abcd"] + eos, text["longer text here"][:4]}
 
 
 def test_the_table_has_a_row_per_run_with_its_last_and_best_point():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from prefopt.losses import registry as losses
@@ -37,3 +39,20 @@ def tiny_model_dir(tmp_path_factory):
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+@pytest.fixture
+def tiny_model_generating(tiny_model_dir, tmp_path):
+    """``tiny_model_generating(**settings)``: a copy of ``tiny_model_dir`` whose generation config adds
+    ``settings`` (e.g. ``forced_eos_token_id``), as a saved model's ``generation_config.json`` does."""
+    from transformers import GenerationConfig
+
+    def make(**settings):
+        directory = tmp_path / ("model-" + "-".join(settings))
+        shutil.copytree(tiny_model_dir, directory)
+        config = GenerationConfig.from_pretrained(directory)
+        config.update(**settings)
+        config.save_pretrained(directory)
+        return directory
+
+    return make

@@ -54,13 +54,43 @@ def test_sample_command_writes_k_completions_per_prompt_and_is_seeded(tiny_model
     assert main([*args, "--out", str(tmp_path / "c.jsonl"), "--seed", "2"]) == 0
     rows = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
     assert [row["prompt"] for row in rows] == PROMPTS
-    assert all(len(row["responses"]) == 3 for row in rows)
+    assert all(len(row["responses"]) == len(row["finished"]) == 3 for row in rows)
     # the byte tokenizer: 5 new tokens are at most 5 bytes, which decode to at most 5 characters
     assert all(len(r) <= 5 for row in rows for r in row["responses"])
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
     assert (tmp_path / "a.jsonl").read_text() != (tmp_path / "c.jsonl").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "b.jsonl", "c.jsonl", "prompts.jsonl"]
     assert torch.is_grad_enabled()  # the command leaves the process as it found it
+
+
+def sample_rows(model_dir, prompts, out, *options: str) -> list[dict]:
+    args = ["sample", str(prompts), "--model", str(model_dir), "-k", "3", "--no-progress", "--out", str(out)]
+    assert main([*args, *options]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_finished_is_false_for_completions_cut_at_max_new_tokens_and_true_for_those_that_stopped(
+    tiny_model_generating, tmp_path, capsys
+):
+    prompts, eos = write_prompts(tmp_path / "prompts.jsonl"), 2  # the byte tokenizer's EOS
+    never_stops = tiny_model_generating(suppress_tokens=[eos])
+    rows = sample_rows(never_stops, prompts, tmp_path / "cut.jsonl", "--max-new-tokens", "4")
+    assert [row["finished"] for row in rows] == [[False] * 3] * len(PROMPTS)
+    assert "warning: 9 of 9 completions were cut at --max-new-tokens 4" in capsys.readouterr().err
+    # EOS forced as the last token at the latest: every completion stops, at its 4th token or before
+    always_stops = tiny_model_generating(forced_eos_token_id=eos)
+    rows = sample_rows(always_stops, prompts, tmp_path / "stopped.jsonl", "--max-new-tokens", "4")
+    assert [row["finished"] for row in rows] == [[True] * 3] * len(PROMPTS)
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_empty_completions_are_counted_in_a_warning(tiny_model_generating, tmp_path, capsys):
+    # EOS forced as the first token: every completion is empty (and finished)
+    model = tiny_model_generating(forced_eos_token_id=2)
+    rows = sample_rows(model, write_prompts(tmp_path / "prompts.jsonl"), tmp_path / "s.jsonl", "--max-new-tokens", "1")
+    assert {r for row in rows for r in row["responses"]} == {""}
+    err = capsys.readouterr().err
+    assert "prefopt sample: warning: 9 of 9 completions are empty" in err and "cut" not in err
 
 
 def test_a_bad_prompt_row_is_one_message_naming_file_row_and_field(tiny_model_dir, tmp_path, capsys):

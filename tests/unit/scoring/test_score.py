@@ -52,12 +52,31 @@ def test_score_command_writes_scored_records_that_load_as_rankings_with_ties(tmp
     assert report.num_skipped == 1
 
 
-def test_equal_scores_stay_ties(install, tmp_path):
+def test_equal_scores_stay_ties_and_prompts_with_every_score_tied_are_counted_in_a_warning(install, tmp_path, capsys):
     install("fakeconstant", {"half": "def make():\n    return lambda prompts, completions: [0.5] * len(completions)\n"})
-    samples = write_samples(tmp_path / "samples.jsonl", [{"prompt": "p", "responses": ["a", "b", "c"]}])
+    rows = [{"prompt": "p", "responses": ["a", "b", "c"]}, {"prompt": "q", "responses": ["a", "b"]}]
+    samples = write_samples(tmp_path / "samples.jsonl", rows)
     out = tmp_path / "scored.jsonl"
     assert main(["score", str(samples), "--scorer", "half", "--out", str(out), "--no-progress"]) == 0
-    assert json.loads(out.read_text())["scores"] == [0.5, 0.5, 0.5]
+    assert json.loads(out.read_text().splitlines()[0])["scores"] == [0.5, 0.5, 0.5]
+    assert "prefopt score: warning: 2 of 2 prompts have every score tied" in capsys.readouterr().err
+
+
+def test_sampled_records_keep_finished_and_train_with_eos_only_where_sampling_stopped(tmp_path):
+    rows = [{"prompt": "This movie", "responses": [" was great", " was"], "finished": [False, True]}]
+    samples, out = write_samples(tmp_path / "samples.jsonl", rows), tmp_path / "scored.jsonl"
+    assert main(["score", str(samples), "--scorer", "vader", "--out", str(out), "--no-progress"]) == 0
+    [scored] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert scored["finished"] == [False, True] and scored["scores"][0] > scored["scores"][1]
+    [example], _ = load_preferences(out)
+    assert example.responses == (" was great", " was") and example.finished == (False, True)
+
+
+def test_empty_responses_are_counted_in_a_warning(tmp_path, capsys):
+    rows = [{"prompt": "p", "responses": ["", " good", " "]}, {"prompt": "q", "responses": ["", "bad"]}]
+    samples = write_samples(tmp_path / "samples.jsonl", rows)
+    assert main(["score", str(samples), "--scorer", "vader", "--out", str(tmp_path / "o.jsonl"), "--no-progress"]) == 0
+    assert "prefopt score: warning: 3 of 5 responses are empty" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -67,6 +86,8 @@ def test_equal_scores_stay_ties(install, tmp_path):
         ('{"prompt": "p", "responses": "abc"}', "responses", "non-empty list"),
         ('{"prompt": "p", "responses": ["a", 3]}', "responses[1]", "must be a text"),
         ('{"prompt": 5, "responses": ["a"]}', "prompt", "a text or a list"),
+        ('{"prompt": "p", "responses": ["a", "b"], "finished": [true]}', "finished", "has 1 entries for 2"),
+        ('{"prompt": "p", "responses": ["a", "b"], "finished": [true, 0]}', "finished[1]", "true or false"),
     ],
 )
 def test_a_bad_samples_row_is_one_message_naming_file_row_and_field(tmp_path, capsys, line, field, words):
