@@ -89,11 +89,9 @@ def run_experiment(
         k=size.k, max_new_tokens=size.max_new_tokens, batch_size=size.generation_batch_size, seed=seed
     )
     samples = sample_completions(policy, tokenizer, train_prompts, generation)
-    write_jsonl(
-        paths["scored"].with_name("train.samples.jsonl"),
-        ({"prompt": s.prompt, "responses": list(s.completions)} for s in samples),
-    )
-    scored = score_rows([{"prompt": s.prompt, "responses": list(s.completions)} for s in samples], reward)
+    records = [s.record() for s in samples]  # with whether each completion finished (ended in EOS)
+    write_jsonl(paths["scored"].with_name("train.samples.jsonl"), records)
+    scored = score_rows(records, reward)
     write_jsonl(paths["scored"], scored)
     now = stage("sample and score", now)
 
