@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +97,16 @@ def test_a_callback_sees_every_step_with_the_policy(tmp_path):
     assert [step for step, _, _ in seen] == [1, 2, 3]
     assert [loss for _, loss, _ in seen] == [line["loss"] for line in result.history]  # log_every=1
     assert all(training for _, _, training in seen)
+
+
+def test_the_python_api_example_of_the_concepts_page_runs(tmp_path, monkeypatch, capsys):
+    page = Path(__file__).resolve().parents[2] / "docs" / "concepts.md"
+    example = next(block for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S) if "prefopt.train" in block)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PREFOPT_CACHE_DIR", str(tmp_path / "cache"))
+    exec(compile(example, str(page), "exec"), {})
+    printed = capsys.readouterr().out
+    assert "runs/beta-0.1/final" in printed and "runs/beta-0.5/final" in printed
+    assert (tmp_path / "runs" / "beta-0.5" / "final" / "model.safetensors").is_file()
+    report = json.loads((tmp_path / "runs" / "beta-0.5" / "final" / "report.json").read_text())
+    assert report["costs"]["reference"] == ["hit", "hit"]
