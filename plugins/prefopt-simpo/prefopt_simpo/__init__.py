@@ -20,7 +20,10 @@ from pydantic import Field
 
 from prefopt import Declarations, LossOptions, LossOutput, Scores, define_loss
 
-__all__ = ["SimPOOptions", "simpo"]
+__all__ = ["PER_TOKEN_SHIFT", "SimPOOptions", "simpo"]
+
+#: the claim SimPO makes beyond prefopt's declarations, checked by the property of :mod:`prefopt_simpo.properties`
+PER_TOKEN_SHIFT = "per_token_shift"
 
 
 class SimPOOptions(LossOptions):
@@ -39,6 +42,9 @@ def _declare(options: SimPOOptions) -> Declarations:
         bradley_terry=False,  # a margin gamma and per-token normalisation, not -log sigma(beta (h_w - h_l))
         # with eps > 0 the loss is smallest at a finite margin and rises beyond it
         monotone=options.label_smoothing == 0,
+        # rewards beta * log pi / |y|: adding c to every token log-prob of a prompt moves them all by beta * c;
+        # checked by the property this package ships (prefopt_simpo.properties)
+        claims=frozenset({PER_TOKEN_SHIFT}),
     )
 
 
