@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from prefopt_simpo import simpo
+from prefopt_simpo import properties, simpo
 
 import prefopt
 from prefopt.cli import main
@@ -107,3 +108,9 @@ def test_per_token_shift_catches_a_simpo_that_sums_log_probs():
     assert result.failed and "per token" in result.counterexample
     (right,) = check_loss("simpo", properties=["per_token_shift"], max_examples=50)
     assert right.passed, right.counterexample
+
+
+def test_the_plugin_guide_shows_the_property_module_as_it_is():
+    code = Path(properties.__file__).read_text().split("from __future__ import annotations\n\n", 1)[1]
+    guide = Path(__file__).resolve().parents[3] / "docs" / "writing-a-loss.md"
+    assert code in guide.read_text()

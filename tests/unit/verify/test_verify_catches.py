@@ -154,7 +154,7 @@ WRONG = {
     "reads_padding": ("k_padding", ["batch_order"]),
     "all_pairs_listwise": ("uniform_policy", ["bradley_terry_value", "k2_equals_dpo"]),
 }
-# the planted losses of the properties of THEORY.md 8.9-8.12, each caught by one property and by no other
+# the planted losses of the properties of docs/theory.md §8.9-§8.12, each caught by one property and by no other
 CAUGHT_BY_ONE = {
     "policy_only_normalised": "length_normalization",
     "half_tau_ipo": "target_margin",
