@@ -54,7 +54,9 @@ def write_plugin(
     for name, module in modules.items():
         (directory / f"{module}.py").write_text(textwrap.dedent(sources[name]))
     suffix = "" if attribute is None else f":{attribute}"
-    write_distribution(directory, dist, version, {group: {name: f"{module}{suffix}" for name, module in modules.items()}})
+    write_distribution(
+        directory, dist, version, {group: {name: f"{module}{suffix}" for name, module in modules.items()}}
+    )
     importlib.invalidate_caches()
     return list(modules.values())
 

@@ -75,7 +75,9 @@ class PropertyProblem:
 
 def _usable_modules() -> list[tuple[Provider, ModuleType]]:
     """The loaded property modules with their providers: built-ins first, then by distribution and name."""
-    loaded = [(registry.provider(name), name, value) for name, value in registry.items() if isinstance(value, ModuleType)]
+    loaded = [
+        (registry.provider(name), name, value) for name, value in registry.items() if isinstance(value, ModuleType)
+    ]
     loaded.sort(key=lambda item: (item[0].distribution != BUILTIN_DISTRIBUTION, item[0].distribution, item[1]))
     return [(provider, module) for provider, _, module in loaded]
 

@@ -8,11 +8,13 @@ and the loss is the Bradley-Terry likelihood with a target reward margin gamma (
 
     L_SimPO = -log sigma( beta / |y_w| * log pi_theta(y_w|x) - beta / |y_l| * log pi_theta(y_l|x) - gamma ).
 
-No reference model is needed. Adding one constant c to every token log-prob of a prompt's responses moves all its
-rewards by beta * c and leaves the loss unchanged; the declarations claim it (``per_token_shift``) and
-:mod:`prefopt_simpo.properties` ships the property that ``prefopt verify`` checks it with. The paper's defaults are beta = 2.0 and gamma / beta = 0.5 (its code calls this
+No reference model is needed. The paper's defaults are beta = 2.0 and gamma / beta = 0.5 (its code calls this
 ratio ``gamma_beta_ratio``), so gamma = 1.0 here; ``label_smoothing`` eps gives the conservative variant
 -(1 - eps) log sigma(z) - eps log sigma(-z), z the margin above.
+
+Adding one constant c to every token log-prob of a prompt's responses moves all its rewards by beta * c and leaves
+the loss unchanged; the declarations claim it (``per_token_shift``) and :mod:`prefopt_simpo.properties` ships the
+property that ``prefopt verify`` checks it with.
 """
 
 from __future__ import annotations
