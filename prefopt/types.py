@@ -86,12 +86,35 @@ class Scores:
 
 @dataclass
 class LossOutput:
-    """What a loss returns.
+    """What a loss function returns: one loss value per row of the Scores it was given, not yet averaged.
+
+    A listwise loss sees the whole batch, B prompts of K responses; a pairwise-only loss sees N preference pairs
+    (K = 2), into which prefopt splits each prompt's ranking. Either way the function returns one value per row;
+    the bound loss (:class:`prefopt.losses.Loss`) checks the shapes, averages and returns a :class:`BatchLoss`.
 
     Attributes:
-        loss: scalar, the mean over prompts of the per-prompt loss.
-        rewards: (B, K) detached implicit rewards (e.g. beta * h for DPO); padding slots are arbitrary.
+        loss: (B,) one loss per prompt (listwise) or (N,) one per preference pair (pairwise), with gradients.
+        rewards: (B, K) or (N, 2) implicit rewards (e.g. beta * h for DPO, eq. 5), detached; padding slots are
+            arbitrary.
         metrics: extra float metrics the loss wants logged (averaged over prompts).
+    """
+
+    loss: Tensor
+    rewards: Tensor
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class BatchLoss:
+    """What a bound loss returns to the engine: the batch's loss reduced to the scalar that training differentiates.
+
+    Attributes:
+        loss: scalar, the mean over the batch's prompts that express a preference of each prompt's loss (a pairwise
+            loss's pair losses are first averaged per prompt; a loss declaring ``per_prompt=False`` averages over
+            all its pairs).
+        rewards: (B, K) detached implicit rewards of the batch's responses (a pairwise loss's rewards averaged over
+            the pairs each response appears in); padding slots are arbitrary.
+        metrics: the loss's metrics.
     """
 
     loss: Tensor

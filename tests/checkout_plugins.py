@@ -3,7 +3,7 @@ an install of the checkout declares them.
 
 An editable install records its entry points when it is installed; one made before the checkout declared the
 ``prefopt.scorers`` group does not list it. :func:`declare_checkout_entry_points` puts a ``prefopt``
-``.dist-info`` declaring every group of the checkout (losses and scorers) first on ``sys.path``: the first
+``.dist-info`` declaring every group of the checkout (losses, scorers, properties) first on ``sys.path``: the first
 distribution of a name on the path is the one whose entry points count, so it declares all of them.
 """
 
@@ -25,6 +25,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORERS = "prefopt.scorers"
+PROPERTIES = "prefopt.properties"
 
 
 def checkout_entry_points() -> dict[str, dict[str, str]]:
@@ -44,15 +45,17 @@ def write_distribution(directory: Path, dist: str, version: str, entry_points: d
 
 
 def write_plugin(
-    directory: Path, dist: str, version: str, group: str, sources: dict[str, str], attribute: str
+    directory: Path, dist: str, version: str, group: str, sources: dict[str, str], attribute: str | None
 ) -> list[str]:
     """A fake distribution ``dist`` in ``directory`` whose entry points of ``group`` name one module per entry,
-    ``<dist>_<name>`` written from ``sources[name]`` and exposing ``attribute``. Returns the module names."""
+    ``<dist>_<name>`` written from ``sources[name]`` and exposing ``attribute`` (None: the entry point names the
+    module itself, as a property module's does). Returns the module names."""
     modules = {name: f"{dist}_{name.replace('-', '_')}" for name in sources}
     for name, module in modules.items():
         (directory / f"{module}.py").write_text(textwrap.dedent(sources[name]))
+    suffix = "" if attribute is None else f":{attribute}"
     write_distribution(
-        directory, dist, version, {group: {name: f"{module}:{attribute}" for name, module in modules.items()}}
+        directory, dist, version, {group: {name: f"{module}{suffix}" for name, module in modules.items()}}
     )
     importlib.invalidate_caches()
     return list(modules.values())
@@ -60,7 +63,7 @@ def write_plugin(
 
 @contextmanager
 def installed_plugins(
-    directory: Path, monkeypatch: pytest.MonkeyPatch, group: str, attribute: str, registry
+    directory: Path, monkeypatch: pytest.MonkeyPatch, group: str, attribute: str | None, registry
 ) -> Iterator[Callable[..., None]]:
     """Yields ``install(dist, {name: module_source}, version="1.0")``, which fakes an installed distribution
     ``dist`` providing those entries of ``group`` (:func:`write_plugin`) and refreshes ``registry`` so the next
@@ -83,9 +86,11 @@ def installed_plugins(
 def declare_checkout_entry_points(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from prefopt.losses import registry as losses
     from prefopt.scoring import registry as scorers
+    from prefopt.verify.catalogue import registry as properties
 
     write_distribution(directory, "prefopt", "0.1.0", checkout_entry_points())
     monkeypatch.syspath_prepend(str(directory))
     importlib.invalidate_caches()
     losses.refresh()
     scorers.refresh()
+    properties.refresh()

@@ -14,10 +14,10 @@ from typing import Any
 import torch
 
 from prefopt.rankings import ranking_pairs
-from prefopt.types import LossOutput, Scores
+from prefopt.types import BatchLoss, Scores
 
 
-def preference_metrics(scores: Scores, out: LossOutput) -> dict[str, float]:
+def preference_metrics(scores: Scores, out: BatchLoss) -> dict[str, float]:
     """Loss, rewards and log-probs per rank, pairwise accuracy, margins and (K > 2) Kendall tau.
 
     Accuracy counts, over every strictly ordered pair of responses of a prompt, the pairs whose implicit

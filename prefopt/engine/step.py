@@ -1,4 +1,4 @@
-"""One batch through the policy and the loss: Batch -> Scores -> LossOutput.
+"""One batch through the policy and the loss: Batch -> Scores -> BatchLoss.
 
 The step reads only the loss's declarations (does it need the reference? token-level log-probs?), never its name.
 """
@@ -11,7 +11,7 @@ from prefopt.data.batch import Batch
 from prefopt.losses import Declarations, TrainingLoss
 from prefopt.model.logprobs import Layout, sequence_logprobs
 from prefopt.reference import ReferenceLogProbs
-from prefopt.types import LossOutput, Scores
+from prefopt.types import BatchLoss, Scores
 
 
 def batch_scores(
@@ -37,7 +37,7 @@ def batch_scores(
 
 def loss_step(
     model, batch: Batch, layout: Layout, loss: TrainingLoss, reference: ReferenceLogProbs | None
-) -> tuple[Scores, LossOutput]:
+) -> tuple[Scores, BatchLoss]:
     """Scores of ``batch`` (the policy run in ``layout``) and the loss's output on them."""
     scores = batch_scores(model, batch, layout, loss.declarations, reference)
     return scores, loss(scores)

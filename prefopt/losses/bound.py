@@ -1,9 +1,10 @@
 """A loss bound to its options: inputs and outputs checked, rankings split into pairs, the mean taken.
 
-The loss function returns the per-example losses in ``LossOutput.loss``: shape (B,) for a listwise loss, (N,) for a
-pairwise one (one value per preference pair) with rewards (B, K) or (N, 2). :class:`Loss` validates the inputs
-against the declarations, decomposes K-way rankings into pairs for pairwise-only losses, checks every output
-against that contract (shapes, finite values), and reduces to the scalar mean over prompts.
+Two outputs, two types. The loss function returns a :class:`~prefopt.types.LossOutput` of per-row losses: shape
+(B,) for a listwise loss, one value per prompt, or (N,) for a pairwise one, one value per preference pair, with
+rewards (B, K) or (N, 2). :class:`Loss` validates the inputs against the declarations, decomposes K-way rankings
+into pairs for pairwise-only losses, checks every output against that contract (shapes, finite values), and
+returns to the engine a :class:`~prefopt.types.BatchLoss`: the scalar mean over prompts and (B, K) rewards.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from prefopt.losses.declare import Declarations, LossDefinition, LossOptions
 from prefopt.rankings import PairScheme, ranking_pairs
 from prefopt.registry import Provider
-from prefopt.types import LossOutput, Scores
+from prefopt.types import BatchLoss, LossOutput, Scores
 
 
 class ScoresError(ValueError):
@@ -34,7 +35,7 @@ class NonFiniteLossError(LossContractError):
 
 @dataclass
 class Loss:
-    """A loss bound to validated options: call it on :class:`Scores` to get a :class:`LossOutput`.
+    """A loss bound to validated options: call it on :class:`Scores` (B prompts) to get a :class:`BatchLoss`.
 
     Attributes:
         definition: what the plugin provided.
@@ -69,7 +70,8 @@ class Loss:
         options = [f"{key}={value}" for key, value in self.options.model_dump(mode="json").items()]
         return f"{self.name} ({', '.join([*options, f'pairs={self.pairs}'])})"
 
-    def __call__(self, scores: Scores) -> LossOutput:
+    def __call__(self, scores: Scores) -> BatchLoss:
+        """The scalar mean loss over the prompts of ``scores`` with a preference, (B, K) rewards and metrics."""
         declarations = self.declarations
         self._check(scores, declarations)
         if declarations.listwise:
@@ -119,7 +121,7 @@ class Loss:
         if scores.num_slots < 2:
             raise ScoresError(f"loss {self.name!r} needs at least 2 responses per prompt, got K={scores.num_slots}")
 
-    def _pairwise(self, scores: Scores, declarations: Declarations) -> LossOutput:
+    def _pairwise(self, scores: Scores, declarations: Declarations) -> BatchLoss:
         """Apply a pairwise-only loss to every preference pair of each prompt; average per prompt."""
         index, pair_valid = ranking_pairs(scores.ranks, scores.valid, self.pairs)  # (P, 2), (B, P)
         batch, num_pairs = pair_valid.shape
@@ -154,8 +156,8 @@ class Loss:
         return _reduce(replace(out, loss=per_prompt, rewards=rewards), counts > 0)
 
 
-def _reduce(out: LossOutput, has_preference: torch.Tensor) -> LossOutput:
-    """Mean of the per-example losses (B,) over the examples that express a preference."""
+def _reduce(out: LossOutput, has_preference: torch.Tensor) -> BatchLoss:
+    """Mean of the per-row losses (rows,) over the rows that express a preference (``has_preference``, (rows,))."""
     weights = has_preference.to(out.loss.dtype)
     loss = (out.loss * weights).sum() / weights.sum().clamp(min=1)
-    return LossOutput(loss=loss, rewards=out.rewards.detach(), metrics=dict(out.metrics))
+    return BatchLoss(loss=loss, rewards=out.rewards.detach(), metrics=dict(out.metrics))

@@ -1,7 +1,9 @@
 """How a loss is declared: its options model, its declarations, and the interface the engine calls.
 
 A loss is a plain function ``(scores, options) -> LossOutput`` wrapped by :func:`define_loss`, which records its
-options model (pydantic) and its declarations. The engine reads the declarations (does it need the reference?
+options model (pydantic) and its declarations. The function returns one loss per row of its scores, (B,) per prompt
+or (N,) per preference pair (:class:`~prefopt.types.LossOutput`); the bound loss averages them and returns the
+scalar to the engine (:class:`~prefopt.types.BatchLoss`). The engine reads the declarations (does it need the reference?
 token-level log-probs? lengths? is it listwise?) and never the loss's name. Declarations are given in one place,
 ``define_loss(declarations=...)``, and read in one: :meth:`LossDefinition.declarations` of some options.
 """
@@ -15,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from prefopt.types import LossOutput, Scores
+from prefopt.types import BatchLoss, LossOutput, Scores
 
 
 class LossOptions(BaseModel):
@@ -54,6 +56,9 @@ class Declarations:
         target_margin: the margin m = h_w - h_l at which the per-pair loss, as a function of m, is smallest
             (IPO: 1 / (2 tau); cDPO: log((1 - eps) / eps) / beta), or None when the loss claims no finite
             minimiser. A function of the options like every declaration.
+        claims: free-form names of further properties the loss claims, for the properties that a plugin ships
+            beside its loss (entry-point group ``prefopt.properties``); a property whose skip rule is
+            ``unless_claimed(name)`` runs on the losses that list ``name`` here.
     """
 
     needs_reference: bool = True
@@ -66,8 +71,10 @@ class Declarations:
     monotone: bool = True
     per_prompt: bool = True
     target_margin: float | None = None
+    claims: frozenset[str] = frozenset()
 
 
+#: ``function(scores, options) -> LossOutput`` with ``loss`` (B,) per prompt, or (N,) per pair for a pairwise loss
 LossFunction = Callable[[Scores, Any], LossOutput]
 
 
@@ -95,6 +102,9 @@ def define_loss(
     summary: str | None = None,
 ) -> Callable[[LossFunction], LossDefinition]:
     """Decorator turning ``function(scores, options) -> LossOutput`` into a :class:`LossDefinition`.
+
+    The function returns per-row losses, never their mean: ``loss`` (B,) for a listwise loss, (N,) for a pairwise
+    one (its scores are the N preference pairs, (N, 2)), and ``rewards`` of the shape of ``scores.policy``.
 
     Args:
         name: the registry name; it must equal the entry point's name.
@@ -130,7 +140,7 @@ class TrainingLoss(Protocol):
         """The needs the engine serves (reference, token-level log-probs) and the claimed properties."""
         ...
 
-    def __call__(self, scores: Scores) -> LossOutput:
+    def __call__(self, scores: Scores) -> BatchLoss:
         """The scalar mean loss over the batch's prompts, (B, K) detached rewards and metrics."""
         ...
 

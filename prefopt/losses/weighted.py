@@ -9,7 +9,7 @@ from typing import Any
 from prefopt.losses.bound import Loss
 from prefopt.losses.catalogue import get_loss
 from prefopt.losses.declare import Declarations, LossOptionsError
-from prefopt.types import LossOutput, Scores
+from prefopt.types import BatchLoss, Scores
 
 
 @dataclass
@@ -50,7 +50,7 @@ class WeightedLoss:
         """``1 x dpo (...) + 0.5 x sft (...)``."""
         return " + ".join(f"{weight:g} x {part.describe()}" for weight, part in self.parts)
 
-    def __call__(self, scores: Scores) -> LossOutput:
+    def __call__(self, scores: Scores) -> BatchLoss:
         total, metrics, rewards = None, {}, None
         for weight, loss in self.parts:
             out = loss(scores)
@@ -58,7 +58,7 @@ class WeightedLoss:
             rewards = out.rewards if rewards is None else rewards
             metrics[f"loss/{loss.name}"] = float(out.loss.detach())
             metrics.update({f"{loss.name}/{key}": value for key, value in out.metrics.items()})
-        return LossOutput(loss=total, rewards=rewards, metrics=metrics)
+        return BatchLoss(loss=total, rewards=rewards, metrics=metrics)
 
 
 def build_loss(spec: str | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Loss | WeightedLoss:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from prefopt.losses import Loss, LossDefinition, get_loss
-from prefopt.verify.properties import PROPERTIES
+from prefopt.verify.catalogue import PROPERTIES
 from prefopt.verify.search import Budget
 
 
@@ -16,7 +16,7 @@ class PropertyResult:
     """The outcome of one property on one loss.
 
     Attributes:
-        name: the property's name (a key of :data:`~prefopt.verify.property.PROPERTIES`).
+        name: the property's name (a key of :data:`~prefopt.verify.catalogue.PROPERTIES`).
         passed: True when the property was checked and holds.
         skipped_reason: why the property does not apply (None when it was checked).
         counterexample: for a failure, what went wrong and hypothesis's smallest failing example.
@@ -67,28 +67,30 @@ def check_loss(
     seed: int = 0,
     properties: Iterable[str] | None = None,
 ) -> list[PropertyResult]:
-    """Check a loss against every property of :data:`PROPERTIES` its declarations call for.
+    """Check a loss against every installed property (:data:`PROPERTIES`) its declarations call for.
 
     Args:
         name_or_loss: a registered name, a :class:`LossDefinition`, or a bound :class:`Loss`.
         options: the loss's options when given by name or definition (validated by its options model).
         max_examples: hypothesis examples per property.
         seed: makes the hypothesis search and the bandit's samples repeatable.
-        properties: names of the properties to run (default: all of them).
+        properties: names of the properties to run (default: all of them; a property module that cannot be
+            loaded is left out: see :func:`~prefopt.verify.catalogue.property_problems`).
 
     Returns:
         One :class:`PropertyResult` per property, in the order of :data:`PROPERTIES`; properties that do not
         apply are returned as skipped, with the reason.
     """
     loss = _as_loss(name_or_loss, options or {})
-    selected = list(PROPERTIES) if properties is None else list(properties)
-    unknown = [name for name in selected if name not in PROPERTIES]
+    installed = dict(PROPERTIES)
+    selected = list(installed) if properties is None else list(properties)
+    unknown = [name for name in selected if name not in installed]
     if unknown:
-        raise KeyError(f"unknown properties {unknown}; known: {', '.join(PROPERTIES)}")
+        raise KeyError(f"unknown properties {unknown}; known: {', '.join(installed)}")
     budget = Budget(max_examples=max_examples, seed=seed)
     results = []
     for name in selected:
-        prop = PROPERTIES[name]
+        prop = installed[name]
         reason = prop.skip(loss)
         if reason is not None:
             results.append(PropertyResult(name, passed=False, skipped_reason=reason))

@@ -1,16 +1,17 @@
-"""A checkable statement about losses and the ordered registry of all of them.
+"""A checkable statement about losses, the decorator that defines one, and the skip rules.
 
 Each property is defined where its check is, by :func:`register_property`::
 
     @register_property(
         "monotone",
-        "raising the best response's log-prob never raises the loss (8.5)",
+        "raising the best response's log-prob never raises the loss (docs/theory.md §8.5)",
         skip=unless_declared("monotone"),
     )
     def monotone(loss: Loss, budget: Budget) -> None: ...
 
-:data:`PROPERTIES` keeps the properties in the order they were registered, which is the order in which
-``check_loss`` runs them and ``prefopt verify`` prints them.
+:data:`DEFINED` keeps every property defined so far in definition order. Which of them run, in which order and on
+behalf of which distribution is the catalogue's business (:mod:`prefopt.verify.catalogue`): the properties of a
+module named by an entry point of ``prefopt.properties``, built-ins first.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Property:
     """One checkable statement.
 
     Attributes:
-        name: short identifier (``shift_policy``).
+        name: short identifier (``shift_policy``), unique among all installed properties.
         statement: what is checked and where the theory says so.
         skip: returns why the property does not apply to a loss, or None when it applies.
         check: raises :class:`~prefopt.verify.search.Violation` (or any exception) when the property fails.
@@ -41,8 +42,13 @@ class Property:
     skip: Skip
     check: Check
 
+    @property
+    def module(self) -> str:
+        """The module that defines the check (the catalogue attributes the property to its entry point)."""
+        return self.check.__module__
 
-PROPERTIES: dict[str, Property] = {}
+
+DEFINED: dict[str, Property] = {}
 
 
 def applies_to_all(_loss: Loss) -> None:
@@ -59,17 +65,28 @@ def unless_declared(flag: str) -> Skip:
     return skip
 
 
+def unless_claimed(claim: str) -> Skip:
+    """The skip rule of a property that applies when ``claim`` is one of the loss's ``Declarations.claims``
+    (free-form names, for properties that a plugin ships beside the loss that makes the claim)."""
+
+    def skip(loss: Loss) -> str | None:
+        return None if claim in loss.declarations.claims else f"the loss does not claim {claim}"
+
+    return skip
+
+
 def register_property(name: str, statement: str, *, skip: Skip = applies_to_all) -> Callable[[Check], Check]:
-    """Decorator: add the decorated check to :data:`PROPERTIES` under ``name``; the check itself is returned.
+    """Decorator: add the decorated check to :data:`DEFINED` under ``name``; the check itself is returned.
 
     Raises:
-        ValueError: a property of that name is already registered.
+        ValueError: a property of that name is already defined (a plugin module that raises it on import is
+            reported as a problem of its distribution).
     """
 
     def wrap(check: Check) -> Check:
-        if name in PROPERTIES:
-            raise ValueError(f"a property named {name!r} is already registered")
-        PROPERTIES[name] = Property(name, statement, skip, check)
+        if name in DEFINED:
+            raise ValueError(f"a property named {name!r} is already defined (in {DEFINED[name].module})")
+        DEFINED[name] = Property(name, statement, skip, check)
         return check
 
     return wrap

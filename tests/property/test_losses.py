@@ -1,6 +1,7 @@
-"""Every registered loss, built-in or plugin, against the properties its declarations claim (THEORY.md section 8).
+"""Every registered loss, built-in or plugin, against the properties its declarations claim (docs/theory.md §8).
 
-Parametrised over ``list_losses()``: an installed plugin gets these checks without writing a test.
+Parametrised over ``list_losses()``: an installed plugin gets these checks without writing a test, and the
+properties of installed ``prefopt.properties`` plugins run beside the built-ins.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ import pytest
 
 from prefopt import list_losses
 from prefopt.losses import loss_problems
-from prefopt.verify import check_loss
+from prefopt.verify import check_loss, property_problems
 
 MAX_EXAMPLES = 15  # per property; `prefopt verify NAME` searches harder (100 by default)
 
 
-def test_every_registered_loss_loads():
-    problems = [f"{p.name}: {p.error}" for p in loss_problems()]
+def test_every_registered_loss_and_property_module_loads():
+    problems = [f"{p.name}: {p.error}" for p in [*loss_problems(), *property_problems()]]
     assert not problems, "\n".join(problems)
 
 

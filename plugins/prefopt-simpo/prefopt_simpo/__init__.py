@@ -11,6 +11,10 @@ and the loss is the Bradley-Terry likelihood with a target reward margin gamma (
 No reference model is needed. The paper's defaults are beta = 2.0 and gamma / beta = 0.5 (its code calls this
 ratio ``gamma_beta_ratio``), so gamma = 1.0 here; ``label_smoothing`` eps gives the conservative variant
 -(1 - eps) log sigma(z) - eps log sigma(-z), z the margin above.
+
+Adding one constant c to every token log-prob of a prompt's responses moves all its rewards by beta * c and leaves
+the loss unchanged; the declarations claim it (``per_token_shift``) and :mod:`prefopt_simpo.properties` ships the
+property that ``prefopt verify`` checks it with.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from pydantic import Field
 
 from prefopt import Declarations, LossOptions, LossOutput, Scores, define_loss
 
-__all__ = ["SimPOOptions", "simpo"]
+__all__ = ["PER_TOKEN_SHIFT", "SimPOOptions", "simpo"]
+
+#: the claim SimPO makes beyond prefopt's declarations, checked by the property of :mod:`prefopt_simpo.properties`
+PER_TOKEN_SHIFT = "per_token_shift"
 
 
 class SimPOOptions(LossOptions):
@@ -39,6 +46,9 @@ def _declare(options: SimPOOptions) -> Declarations:
         bradley_terry=False,  # a margin gamma and per-token normalisation, not -log sigma(beta (h_w - h_l))
         # with eps > 0 the loss is smallest at a finite margin and rises beyond it
         monotone=options.label_smoothing == 0,
+        # rewards beta * log pi / |y|: adding c to every token log-prob of a prompt moves them all by beta * c;
+        # checked by the property this package ships (prefopt_simpo.properties)
+        claims=frozenset({PER_TOKEN_SHIFT}),
     )
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prefopt_simpo import properties, simpo
 
 import prefopt
-from prefopt.losses import registry
-from prefopt.verify import check_loss
+from prefopt.cli import main
+from prefopt.losses import Loss, registry
+from prefopt.types import LossOutput
+from prefopt.verify import check_loss, list_properties
 
 
 def simpo_reference(chosen: float, rejected: float, len_w: int, len_l: int, beta: float, gamma: float, eps: float):
@@ -78,3 +83,34 @@ def test_found_through_the_installed_entry_point():
 def test_passes_the_theory_kit(options):
     failures = [r for r in check_loss("simpo", options=options, max_examples=20) if r.failed]
     assert not failures, "\n".join(f"{r.name}: {r.counterexample}" for r in failures)
+
+
+def test_its_property_is_found_through_the_installed_entry_point_and_run_by_verify(capsys):
+    provided = {item.property.name: item.provider for item in list_properties()}
+    assert provided["per_token_shift"].distribution == "prefopt-simpo"
+    assert "per_token_shift" in prefopt.get_loss("simpo").declarations.claims
+    assert main(["verify", "simpo", "--max-examples", "10"]) == 0
+    plugin_block = capsys.readouterr().out.split("properties from prefopt-simpo ")[1]
+    assert "PASS  per_token_shift" in plugin_block
+
+
+def test_per_token_shift_catches_a_simpo_that_sums_log_probs():
+    def summed(scores, options):
+        """SimPO without length normalisation: its margin moves by c (|y_w| - |y_l|) when c is added per token."""
+        rewards = options.beta * scores.policy
+        return LossOutput(
+            loss=-torch.nn.functional.logsigmoid(rewards[:, 0] - rewards[:, 1] - options.gamma),
+            rewards=rewards.detach(),
+        )
+
+    wrong = Loss(replace(simpo, name="summed_simpo", function=summed), simpo.options())
+    (result,) = check_loss(wrong, properties=["per_token_shift"], max_examples=50)
+    assert result.failed and "per token" in result.counterexample
+    (right,) = check_loss("simpo", properties=["per_token_shift"], max_examples=50)
+    assert right.passed, right.counterexample
+
+
+def test_the_plugin_guide_shows_the_property_module_as_it_is():
+    code = Path(properties.__file__).read_text().split("from __future__ import annotations\n\n", 1)[1]
+    guide = Path(__file__).resolve().parents[3] / "docs" / "writing-a-loss.md"
+    assert code in guide.read_text()

@@ -1,4 +1,4 @@
-"""Bradley-Terry identities (THEORY.md 8.1, 8.2, 8.4, 8.8): the value and gradient at K = 2 (eq. 7, App. A.4),
+"""Bradley-Terry identities (docs/theory.md §8.1, §8.2, §8.4, §8.8): the value and gradient at K = 2 (eq. 7, App. A.4),
 the loss at pi_theta = pi_ref, DPO's value for padded K = 2 prompts of listwise losses, and the tabular optimum
 of Theorem 1. Every comparison is with a formula, never with another registered loss, so a plugin that takes a
 built-in's name cannot make these checks fail."""

@@ -1,4 +1,4 @@
-"""Batch invariances (THEORY.md 8.7): the mean over prompts, the order of prompts, and padding slots."""
+"""Batch invariances (docs/theory.md §8.7): the mean over prompts, the order of prompts, and padding slots."""
 
 from __future__ import annotations
 

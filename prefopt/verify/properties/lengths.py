@@ -1,4 +1,4 @@
-"""Length normalisation (THEORY.md 8.9): the per-token Lemma 1.
+"""Length normalisation (docs/theory.md §8.9): the per-token Lemma 1.
 
 A length-normalised loss reads h(y) = log pi_theta(y|x) / |y| - log pi_ref(y|x) / |y|. Adding c * |y| to both
 log-probs of a response adds c to each per-token log-prob and leaves h unchanged, so the loss must not move; a

@@ -1,4 +1,4 @@
-"""Target margins (THEORY.md 8.10): a loss that declares ``target_margin`` m* is smallest there.
+"""Target margins (docs/theory.md §8.10): a loss that declares ``target_margin`` m* is smallest there.
 
 The per-pair loss g(m) is read on a single pair of length-1 responses whose log-ratio margin h_w - h_l is m
 (length 1, so length normalisation does not change the margin). IPO, (m - 1/(2 tau))^2, has m* = 1/(2 tau)

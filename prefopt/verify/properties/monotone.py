@@ -1,4 +1,4 @@
-"""Monotonicity (THEORY.md 8.5): raising the best response's log-prob never raises the loss."""
+"""Monotonicity (docs/theory.md §8.5): raising the best response's log-prob never raises the loss."""
 
 from __future__ import annotations
 

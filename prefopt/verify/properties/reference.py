@@ -1,5 +1,5 @@
 """The reference and reward differences: a declared reference is read, an undeclared one is ignored, and adding
-f(x) to a prompt's policy or reference log-probs changes nothing (Definition 1, Lemma 1; THEORY.md 8.3, 8.11)."""
+f(x) to a prompt's policy or reference log-probs changes nothing (Definition 1, Lemma 1; docs/theory.md §8.3, §8.11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Numerical stability (THEORY.md 8.6): finite loss and gradients at extreme log-ratios in low precision."""
+"""Numerical stability (docs/theory.md §8.6): finite loss and gradients at extreme log-ratios in low precision."""
 
 from __future__ import annotations
 

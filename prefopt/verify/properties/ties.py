@@ -1,4 +1,4 @@
-"""Ties in K-way rankings (THEORY.md 8.12): tied responses carry no order among themselves, and a Plackett-Luce
+"""Ties in K-way rankings (docs/theory.md §8.12): tied responses carry no order among themselves, and a Plackett-Luce
 loss treats them by Breslow's approximation.
 
 Breslow (the Cox partial likelihood with tied event times): a tied group D shares the risk set R_D of D and

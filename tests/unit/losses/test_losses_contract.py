@@ -6,7 +6,7 @@ import torch
 from prefopt import Scores
 from prefopt.losses import Declarations, Loss, LossContractError, LossOptions, NonFiniteLossError, define_loss
 from prefopt.registry import Provider
-from prefopt.types import LossOutput
+from prefopt.types import BatchLoss, LossOutput
 
 PLUGIN = Provider("my-plugin", "0.1")
 
@@ -46,15 +46,29 @@ def _margin(scores):
             "shape (8, 2)",
         ),
         (False, lambda s, o: _margin(s), "returned Tensor, but prefopt needs a LossOutput"),
+        (
+            True,
+            lambda s, o: BatchLoss(loss=_margin(s).mean(), rewards=s.log_ratio()),
+            "returned BatchLoss, but prefopt needs a LossOutput",
+        ),
         (True, lambda s, o: LossOutput(loss=0.5, rewards=s.log_ratio()), "of types float and Tensor"),
     ],
-    ids=["scalar-listwise", "pairs-by-two", "rewards-shape", "bare-tensor", "float-loss"],
+    ids=["scalar-listwise", "pairs-by-two", "rewards-shape", "bare-tensor", "reduced-output", "float-loss"],
 )
 def test_a_loss_breaking_the_shape_contract_is_named_with_its_provider(listwise, function, message):
     with pytest.raises(LossContractError) as raised:
         _bound(function, listwise)(_scores())
     assert message in str(raised.value)
     assert not isinstance(raised.value, NonFiniteLossError)
+
+
+@pytest.mark.parametrize("listwise", [True, False])
+def test_the_function_returns_per_row_losses_and_the_bound_loss_their_mean_as_a_batch_loss(listwise):
+    scores = _scores()
+    out = _bound(lambda s, o: LossOutput(loss=_margin(s), rewards=s.log_ratio()), listwise)(scores)
+    assert isinstance(out, BatchLoss) and out.loss.shape == ()
+    assert float(out.loss) == pytest.approx(sum(_margin(scores).tolist()) / scores.batch_size)
+    assert out.rewards.shape == (8, 2)
 
 
 def test_non_finite_losses_and_rewards_are_refused_where_they_count():

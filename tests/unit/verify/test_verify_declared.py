@@ -1,4 +1,4 @@
-"""The built-ins declare what the newer properties check (THEORY.md 8.9-8.12), and pass them."""
+"""The built-ins declare what the newer properties check (docs/theory.md §8.9-§8.12), and pass them."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_a_listwise_loss_that_refuses_ties_skips_the_tie_properties():
 
 
 def test_the_breslow_formula_of_the_kit():
-    # all K responses tied at equal scores: each of the K terms is -log K (THEORY.md 8.12)
+    # all K responses tied at equal scores: each of the K terms is -log K (docs/theory.md §8.12)
     assert breslow_nll([0.3] * 4, (0, 0, 0, 0)) == pytest.approx(4 * math.log(4))
     # a strict ranking is plain Plackett-Luce: -sum_k (s_k - log sum_{j >= k} exp s_j)
     s = [1.0, -0.5, 2.0]
