@@ -14,24 +14,21 @@ from tests.integration.runs import final_weights, tiny_overrides, train_tiny
 DISTRIBUTED_ATOL = 1e-6
 
 
+# the two launchers docs/distributed.md gives for several processes on CPU
+LAUNCHERS = {
+    "torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"],
+    "accelerate": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"],
+}
+
+
 @pytest.mark.slow
-def test_two_processes_train_like_one_with_accumulation(tmp_path):
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes_train_like_one_with_accumulation(tmp_path, launcher):
     settings = ["optim.batch_size=8", "optim.micro_batch_size=4", "optim.max_steps=3", "optim.warmup_steps=2"]
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "prefopt",
-        "train",
-        *tiny_overrides(tmp_path, "two"),
-        *settings,
-    ]
+    command = [*LAUNCHERS[launcher], "-m", "prefopt", "train", *tiny_overrides(tmp_path, "two"), *settings]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "8 prompts per step = 4 per forward pass x 1 accumulation x 2 process(es)" in completed.stdout
     two = tmp_path / "two"
     one = train_tiny(tmp_path, "one", *settings)
 

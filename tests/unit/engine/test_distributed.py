@@ -1,0 +1,13 @@
+"""What prefopt says about how it was launched."""
+
+from prefopt.engine.distributed import single_cpu_launch_note
+
+
+def test_accelerate_launch_cpu_is_told_it_runs_one_process():
+    note = single_cpu_launch_note({"ACCELERATE_USE_CPU": "True", "MASTER_ADDR": "127.0.0.1"})
+    assert note is not None and "runs one process" in note and "--multi_gpu --num_processes N" in note
+
+
+def test_no_note_for_torchrun_or_a_plain_run():
+    assert single_cpu_launch_note({"ACCELERATE_USE_CPU": "True", "WORLD_SIZE": "2", "RANK": "0"}) is None
+    assert single_cpu_launch_note({}) is None
