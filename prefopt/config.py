@@ -1,23 +1,30 @@
 """The run configuration: one pydantic model, loaded from YAML with ``key=value`` overrides.
 
 Defaults follow the DPO paper (App. B): RMSprop, learning rate 1e-6, linear warm-up over 150 steps, beta 0.1,
-batch 64. Unknown keys and invalid values are errors that name the key. Options of a loss belong to the loss named
-beside them: an override of ``loss.name`` to another loss drops the options the file gave for the one it named.
+batch 64. Unknown keys, invalid values, a key given twice in one mapping and non-finite numbers (``.inf``,
+``.nan``, ``1e400``) anywhere, loss options included, are errors that name the key. Options of a loss belong to
+the loss named beside them: an override of ``loss.name`` to another loss drops the options the file gave for the
+one it named.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+DEFAULT_MAX_RECORD_BYTES = 10_000_000
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
 
 class LoraConfig(_Section):
@@ -62,8 +69,11 @@ class DataConfig(_Section):
     eval_fraction: float = Field(0.1, ge=0, lt=1)
     on_error: Literal["raise", "skip"] = Field("raise", description="stop on the first bad row, or skip and report")
     max_length: int = Field(512, gt=1, description="tokens of prompt + response")
-    max_prompt_length: int = Field(256, gt=0)
+    max_prompt_length: int = Field(256, gt=0, description="tokens a prompt is cut to; below max_length")
     on_overflow: Literal["truncate", "drop"] = Field("truncate", description="over-long examples")
+    max_record_bytes: int = Field(
+        DEFAULT_MAX_RECORD_BYTES, gt=0, description="size of one record beyond which it is a bad row (on_error)"
+    )
     quickstart_size: int = Field(2400, ge=20, description="examples generated when path is None")
 
     @model_validator(mode="after")
@@ -71,6 +81,17 @@ class DataConfig(_Section):
         given = [key for key in ("subset", "data_dir", "split", "eval_split") if getattr(self, key) is not None]
         if self.path is None and given:
             raise ValueError(f"{', '.join(given)} name part of a dataset; set data.path to the dataset")
+        return self
+
+    @model_validator(mode="after")
+    def _check_lengths(self) -> DataConfig:
+        if self.max_prompt_length >= self.max_length:
+            raise PydanticCustomError(
+                "prompt_length",
+                "data.max_prompt_length ({prompt}) must be below data.max_length ({total}), which counts the "
+                "prompt and a response together",
+                {"prompt": self.max_prompt_length, "total": self.max_length},
+            )
         return self
 
 
@@ -143,6 +164,16 @@ class RunConfig(_Section):
     reference: ReferenceConfig = Field(default_factory=ReferenceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
+    @field_validator("loss")
+    @classmethod
+    def _check_finite_loss_options(cls, loss: LossSpec) -> LossSpec:
+        for where, value in _numbers(loss, ""):
+            if not math.isfinite(value):
+                raise PydanticCustomError(
+                    "finite_number", "{key} must be a finite number; got {value}", {"key": where, "value": value}
+                )
+        return loss
+
     @model_validator(mode="after")
     def _check_batch(self) -> RunConfig:
         if self.optim.batch_size % self.optim.micro_batch_size:
@@ -159,8 +190,99 @@ class RunConfig(_Section):
         return self
 
 
+def _numbers(value: Any, where: str):
+    """``(dotted place, number)`` for every float within ``value`` (mappings and lists of a loss spec), and
+    every text that reads as one (``"inf"``), as the options model of a loss would read it."""
+    if isinstance(value, float):
+        yield where, value
+    elif isinstance(value, str):
+        try:
+            yield where, float(value)
+        except ValueError:
+            pass
+    elif isinstance(value, dict):
+        for key, child in value.items():
+            yield from _numbers(child, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _numbers(child, f"{where}[{index}]")
+
+
 class ConfigError(ValueError):
     """A configuration file or override that does not fit :class:`RunConfig`."""
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(key)
+        self.key = key
+        same = first.line == second.line
+        self.place = f"line {first.line + 1}" if same else f"lines {first.line + 1} and {second.line + 1}"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 as ``yaml.safe_load`` reads it, except that numbers with an exponent and no dot or no exponent
+    sign (``1e-5``, ``1e400``, ``1.0e400``) are numbers, as in YAML 1.2, not text."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml(text: str, where: str, key: str = "") -> Any:
+    """``text`` read as YAML, refusing a key given twice in one mapping (YAML would keep the last silently).
+
+    Raises:
+        ConfigError: ``text`` is not YAML, or gives a key twice; the message starts with ``where`` and names
+            the line and, for a key given twice, the dotted key (under ``key``, the place of ``text``).
+    """
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_unique_keys(node, key, set())
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        raise ConfigError(f"{where}: not valid YAML: {_one_line(error)}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{where}: not valid YAML: {error}") from None
+    except _DuplicateKey as duplicate:
+        raise ConfigError(f"{where}: key {duplicate.key!r} is given twice ({duplicate.place}); give each key once") from None
+    finally:
+        loader.dispose()
+
+
+def _one_line(error: yaml.MarkedYAMLError) -> str:
+    """A YAML error on one line: the problem, where it is, and what was being read."""
+    mark = error.problem_mark or error.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = f" ({error.context})" if error.context else ""
+    return f"{error.problem or error.context}{where}{context}"
+
+
+def _check_unique_keys(node: yaml.Node, path: str, seen: set[int]) -> None:
+    """Raise :class:`_DuplicateKey` for the first key given twice in a mapping of ``node`` (merge keys aside)."""
+    if id(node) in seen:  # an alias of a node already checked
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        marks: dict[str, yaml.Mark] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = str(key_node.value)
+            dotted = f"{path}.{key}" if path else key
+            if key in marks:
+                raise _DuplicateKey(dotted, marks[key], key_node.start_mark)
+            marks[key] = key_node.start_mark
+            _check_unique_keys(value_node, dotted, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_unique_keys(item, f"{path}[{index}]", seen)
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -175,13 +297,17 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
-    """``["optim.lr=1e-5", "loss.beta=0.5"]`` -> ``[("optim.lr", 1e-05), ("loss.beta", 0.5)]`` (values as YAML)."""
+    """``["optim.lr=1e-5", "loss.beta=0.5"]`` -> ``[("optim.lr", 1e-05), ("loss.beta", 0.5)]`` (values as YAML).
+
+    Raises:
+        ConfigError: an item that is not ``key=value``, or whose value is not YAML or gives a key twice.
+    """
     parsed = []
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r} is not of the form key=value")
-        parsed.append((key.strip(), yaml.safe_load(raw) if raw.strip() else None))
+        parsed.append((key.strip(), _load_yaml(raw, f"override {item!r}", key.strip()) if raw.strip() else None))
     return parsed
 
 
@@ -198,16 +324,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Read ``path`` (YAML; None: all defaults), apply ``key=value`` overrides, validate.
 
     Raises:
-        ConfigError: unreadable YAML, unknown keys or invalid values; the message names each key.
+        ConfigError: unreadable YAML, a key given twice, unknown keys or invalid values; the message names
+            each key.
     """
     tree: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
         source = str(path)
         try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as error:
+            text = Path(path).read_text()
+        except OSError as error:
             raise ConfigError(f"cannot read configuration {path}: {error}") from None
+        loaded = _load_yaml(text, f"configuration {path}")
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"configuration {path} must be a mapping at the top level")
         tree = loaded or {}

@@ -88,9 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _way_out(error: BaseException) -> str:
-    """For a bad row met with ``data.on_error=raise``: how to go on without it."""
-    from prefopt.data.errors import PreferenceDataError
+    """For a bad row or a truncated file met with ``data.on_error=raise``: how to go on without it."""
+    from prefopt.data.errors import TRUNCATED, PreferenceDataError
 
-    if isinstance(error, PreferenceDataError) and error.row is not None:
+    if not isinstance(error, PreferenceDataError):
+        return ""
+    if error.reason == TRUNCATED:
+        return "; set data.on_error=skip to use the rows read before the truncation"
+    if error.row is not None:
         return "; set data.on_error=skip to skip such rows and count them"
     return ""

@@ -6,8 +6,9 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from prefopt.data.errors import NO_EXAMPLES, NO_PREFERENCE, WRONG_TYPE, PreferenceDataError, location
-from prefopt.data.readers import Source, open_sources
+from prefopt.config import DEFAULT_MAX_RECORD_BYTES
+from prefopt.data.errors import NO_EXAMPLES, NO_PREFERENCE, TRUNCATED, WRONG_TYPE, PreferenceDataError, location
+from prefopt.data.readers import RowSource, Source, open_sources
 from prefopt.data.records import SHAPES, detect_format, normalise_record
 from prefopt.types import RankedExample
 
@@ -27,6 +28,8 @@ class LoadReport:
         skipped: skipped rows per reason: rows without a preference (``identical_responses``, ``all_tied``)
             always, any bad row with ``on_error="skip"``.
         skip_examples: per reason, the first few error messages, each naming file, row and field.
+        truncated: with ``on_error="skip"``, the message of each file whose gzip stream ended early (its rows
+            decoded before the end are read and counted in ``rows``).
     """
 
     files: list[str] = field(default_factory=list)
@@ -35,6 +38,7 @@ class LoadReport:
     formats: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
     skip_examples: dict[str, list[str]] = field(default_factory=dict)
+    truncated: list[str] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:
@@ -62,6 +66,7 @@ class LoadReport:
         ]
         if self.ignored_files:
             lines.append(f"ignored {len(self.ignored_files)} unsupported file(s): {', '.join(self.ignored_files)}")
+        lines.extend(f"{message}; the rows before are used" for message in self.truncated)
         if self.skipped:
             lines.append(f"skipped {self.num_skipped} rows:")
             for reason, count in self.skipped.most_common():
@@ -71,7 +76,7 @@ class LoadReport:
 
 
 def load_preferences(
-    source: Source, *, format: str = "auto", on_error: str = "raise"
+    source: Source, *, format: str = "auto", on_error: str = "raise", max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 ) -> tuple[list[RankedExample], LoadReport]:
     """Read ``source`` and normalise each row to a :class:`RankedExample`, best response first.
 
@@ -84,7 +89,10 @@ def load_preferences(
         on_error: ``"raise"`` stops at the first bad row with a :class:`PreferenceDataError` naming its file,
             row and field; ``"skip"`` leaves bad rows out and counts them per reason in the report. Rows that
             carry no preference (identical responses, every response tied) are skipped and counted in both
-            modes. Files that cannot be read raise in both modes.
+            modes. Files that cannot be read raise in both modes; a truncated gzip file raises, or with
+            ``"skip"`` gives the rows decoded before its end and is named in :attr:`LoadReport.truncated`.
+        max_record_bytes: a record over this size is a bad row (reason ``"too_large"``); see
+            :mod:`prefopt.data.readers`.
 
     Returns:
         The examples in source order, and a :class:`LoadReport`.
@@ -97,26 +105,36 @@ def load_preferences(
         raise ValueError(f"unknown format {format!r}; expected 'auto' or one of {SHAPES}")
     if on_error not in ON_ERROR:
         raise ValueError(f"unknown on_error {on_error!r}; expected one of {ON_ERROR}")
-    sources, ignored = open_sources(source)
+    sources, ignored = open_sources(source, max_record_bytes)
     report = LoadReport(ignored_files=ignored)
     examples = []
     for stream in sources:
         report.files.append(stream.name)
-        for row_number, row in stream.read():
-            report.rows += 1
-            try:
-                shape, example = _normalise(row, format)
-            except PreferenceDataError as error:
-                located = error.at(stream.name, row_number)
-                if on_error == "raise" and error.reason not in NO_PREFERENCE:
-                    raise located from None
-                report.record_skip(located)
-                continue
-            report.formats[shape] += 1
-            examples.append(replace(example, source=location(stream.name, row_number)))
+        try:
+            _read_stream(stream, format, on_error, report, examples)
+        except PreferenceDataError as error:
+            if error.reason != TRUNCATED or on_error == "raise":
+                raise
+            report.truncated.append(str(error))
     if not examples:
         raise PreferenceDataError(_nothing_loaded(report), reason=NO_EXAMPLES, file=", ".join(report.files))
     return examples, report
+
+
+def _read_stream(stream: RowSource, format: str, on_error: str, report: LoadReport, examples: list) -> None:
+    """Append the examples of ``stream`` to ``examples``, counting its rows in ``report``."""
+    for row_number, row in stream.read():
+        report.rows += 1
+        try:
+            shape, example = _normalise(row, format)
+        except PreferenceDataError as error:
+            located = error.at(stream.name, row_number)
+            if on_error == "raise" and error.reason not in NO_PREFERENCE:
+                raise located from None
+            report.record_skip(located)
+            continue
+        report.formats[shape] += 1
+        examples.append(replace(example, source=location(stream.name, row_number)))
 
 
 def _normalise(row: object, format: str) -> tuple[str, RankedExample]:

@@ -1,12 +1,14 @@
 """Tokenise ranked examples for the engine, with a recorded truncation policy.
 
 See :mod:`prefopt.data.encode` for how prompt and response ids are taken (chat templates, BOS, EOS, token
-boundaries) and :mod:`prefopt.data.truncate` for the truncation policy. Nothing is cut or dropped silently:
-the :class:`TokenizeReport` counts it all.
+boundaries), :mod:`prefopt.data.truncate` for the truncation policy and :mod:`prefopt.data.precut` for texts cut
+before tokenising because truncation could never keep all of them. Nothing is cut or dropped silently: the
+:class:`TokenizeReport` counts it all.
 """
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ from prefopt.data.batch import TokenizedExample
 from prefopt.data.encode import encode_examples, special_prefix
 from prefopt.data.errors import NO_EXAMPLES, PreferenceDataError
 from prefopt.data.keys import example_key
+from prefopt.data.precut import cut_long_texts
 from prefopt.data.truncate import KEEP, fits, truncate
 from prefopt.types import RankedExample
 
@@ -39,6 +42,8 @@ class TokenizeReport:
         kept: examples returned.
         truncated_prompts: returned examples whose prompt was cut.
         truncated_responses: returned examples with at least one response cut.
+        cut_before_tokenizing: examples with a text so long that it was cut before tokenising (giving the ids
+            truncation keeps of the whole text, see :mod:`prefopt.data.precut`).
         dropped: dropped examples per reason: ``too_long`` (over ``max_length`` with ``on_overflow="drop"``),
             ``identical_tokens`` (responses with the same ids after tokenisation and truncation that are ranked
             differently, which contradicts itself, or that leave fewer than two ranks).
@@ -52,6 +57,7 @@ class TokenizeReport:
     kept: int = 0
     truncated_prompts: int = 0
     truncated_responses: int = 0
+    cut_before_tokenizing: int = 0
     dropped: Counter = field(default_factory=Counter)
     merged_duplicates: int = 0
     boundary_mismatches: int = 0
@@ -62,6 +68,10 @@ class TokenizeReport:
         if self.truncated_prompts or self.truncated_responses:
             lines.append(
                 f"truncated the prompt of {self.truncated_prompts} and responses of {self.truncated_responses} examples"
+            )
+        if self.cut_before_tokenizing:
+            lines.append(
+                f"cut the texts of {self.cut_before_tokenizing} examples before tokenising: longer than truncation keeps"
             )
         if self.dropped:
             reasons = ", ".join(f"{reason} {count}" for reason, count in self.dropped.most_common())
@@ -126,7 +136,9 @@ def tokenize_examples(
     ) as progress:
         for start in range(0, len(examples), CHUNK):
             chunk = examples[start : start + CHUNK]
-            for example, encoded in zip(chunk, encode_examples(chunk, tokenizer, prefix), strict=True):
+            cut = [cut_long_texts(example, tokenizer, max_length=max_length, keep=truncation) for example in chunk]
+            report.cut_before_tokenizing += sum(map(operator.is_not, cut, chunk))
+            for example, encoded in zip(chunk, encode_examples(cut, tokenizer, prefix), strict=True):
                 report.boundary_mismatches += encoded.boundary_mismatches
                 if on_overflow == "drop" and not fits(encoded.prompt, encoded.responses, max_length):
                     report.dropped[TOO_LONG] += 1

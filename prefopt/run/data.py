@@ -57,7 +57,9 @@ def _load(path: str | None, config: RunConfig, split: str | None):
         source = open_dataset(path, split=split)
     else:
         source = open_dataset(path, subset=data.subset, data_dir=data.data_dir, split=split)
-    return load_preferences(source, format=data.format, on_error=data.on_error)
+    return load_preferences(
+        source, format=data.format, on_error=data.on_error, max_record_bytes=data.max_record_bytes
+    )
 
 
 def _records(records: Records, config: RunConfig):

@@ -91,3 +91,30 @@ def test_under_a_launcher_only_rank_0_prints_the_message(monkeypatch, capsys, tm
         status, err = run(arguments, capsys)
         assert status == 2
         assert ("optim.learning_rate: unknown key" in err) is printed
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (
+            ["{}/twice.yaml"],
+            "configuration {}/twice.yaml: key 'optim' is given twice (lines 1 and 4); give each key once",
+        ),
+        (
+            ["loss={{name: dpo, beta: 0.1"],
+            "override 'loss={{name: dpo, beta: 0.1': not valid YAML: expected ',' or '}}'",
+        ),
+        (["optim.lr=.inf"], "optim.lr: Input should be a finite number"),
+        (["loss.beta=1e400"], "loss: beta must be a finite number; got inf"),
+        (
+            ["data.max_length=4", "data.max_prompt_length=32"],
+            "data.max_prompt_length (32) must be below data.max_length (4)",
+        ),
+    ],
+)
+def test_configuration_mistakes_are_one_message_naming_the_key_and_status_2(tmp_path, capsys, items, message):
+    (tmp_path / "twice.yaml").write_text("optim:\n  lr: 1.0e-6\nseed: 1\noptim:\n  lr: 5.0\n")
+    arguments = ["train", *(item.format(tmp_path) for item in items), f"logging.output_dir={tmp_path}/run"]
+    status, err = run(arguments, capsys)
+    assert status == 2
+    assert err.startswith("prefopt train: ") and message.format(tmp_path) in err

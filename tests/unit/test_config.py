@@ -123,3 +123,73 @@ def test_one_default_cache_directory_respects_the_environment(monkeypatch, tmp_p
     monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path))
     for items in ([], ["data.path=prefs.jsonl"], ["optim.lr=0.1"]):
         assert config_from_arguments(items).reference.cache_dir == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("optim:\n  lr: 1.0e-6\nseed: 1\noptim:\n  lr: 5.0\n", "key 'optim' is given twice (lines 1 and 4)"),
+        ("optim:\n  lr: 1.0e-6\n  warmup_steps: 0\n  lr: 5.0\n", "key 'optim.lr' is given twice (lines 2 and 4)"),
+        (
+            "loss:\n  - {name: dpo, beta: 0.1, beta: 0.5}\n",
+            "key 'loss[0].beta' is given twice (line 2)",
+        ),
+    ],
+)
+def test_a_key_given_twice_in_a_file_is_an_error_naming_it_and_its_lines(tmp_path, text, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == f"configuration {path}: {message}; give each key once"
+
+
+def test_a_key_given_beside_a_yaml_merge_is_no_duplicate(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("reference: &shared {batch_size: 8}\noptim: {<<: *shared, batch_size: 16}\n")
+    assert load_config(path).optim.batch_size == 16
+
+
+def test_an_override_giving_a_key_twice_or_not_yaml_is_an_error_naming_it():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["loss={name: dpo, beta: 0.1, beta: 0.5}"])
+    assert str(error.value) == (
+        "override 'loss={name: dpo, beta: 0.1, beta: 0.5}': key 'loss.beta' is given twice (line 1); give each key once"
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["optim.lr=1e-5", "loss={name: dpo, beta: 0.1"])
+    assert str(error.value).startswith("override 'loss={name: dpo, beta: 0.1': not valid YAML: expected ',' or '}'")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.lr=.inf", "optim.lr: Input should be a finite number"),
+        ("optim.lr=1e400", "optim.lr: Input should be a finite number"),
+        ("optim.max_grad_norm=.nan", "optim.max_grad_norm: Input should be a finite number"),
+        ("data.eval_fraction=-.inf", "data.eval_fraction: Input should be a finite number"),
+        ("loss.beta=1e400", "loss: beta must be a finite number; got inf"),
+        ("loss.beta=-.inf", "loss: beta must be a finite number; got -inf"),
+        ("loss.beta=nan", "loss: beta must be a finite number; got nan"),
+        ("loss=[{name: dpo}, {name: sft, weight: .inf}]", "loss: [1].weight must be a finite number; got inf"),
+    ],
+)
+def test_non_finite_numbers_anywhere_are_refused_naming_the_key(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
+    assert message in str(error.value)
+
+
+def test_numbers_with_an_exponent_read_as_numbers():
+    config = load_config(None, ["optim.lr=1e-5", "loss.beta=2e-1"])
+    assert (config.optim.lr, config.loss) == (1e-5, {"name": "dpo", "beta": 0.2})
+
+
+def test_max_prompt_length_must_be_below_max_length():
+    with pytest.raises(ConfigError) as error:
+        load_config(None, ["data.max_length=4", "data.max_prompt_length=32"])
+    assert "data.max_prompt_length (32) must be below data.max_length (4)" in str(error.value)
+    with pytest.raises(ConfigError):
+        load_config(None, ["data.max_length=32", "data.max_prompt_length=32"])
+    assert load_config(None, ["data.max_length=33", "data.max_prompt_length=32"]).data.max_length == 33

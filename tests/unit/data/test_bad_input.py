@@ -6,7 +6,9 @@ A bad row never changes how the other rows are read, and no good row is lost.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import zlib
 from pathlib import Path
 
 import datasets
@@ -98,14 +100,87 @@ def test_a_byte_order_mark_is_not_part_of_the_first_record(tmp_path):
     assert load_preferences(path)[0] == GOOD_EXAMPLES
 
 
-def test_a_truncated_gzip_file_is_an_error_naming_it_even_when_skipping(tmp_path):
-    whole = write_lines(tmp_path / "whole.jsonl.gz", GOOD_LINES * 500)
-    path = tmp_path / "cut.jsonl.gz"
-    path.write_bytes(whole.read_bytes()[:-100])
+def gzip_cut_short(path: Path, records: list[bytes], *, separator: bytes, ending: bytes, cut: str) -> int:
+    """Write ``records`` (a JSON array when ``ending`` is ``b"]"``, else lines) as a gzip file cut short (``cut``:
+    ``"half"`` of the compressed bytes kept, or ``"trailer"``: all but the 8-byte trailer), and return how many
+    whole records the bytes kept decode to (found with ``zlib`` alone)."""
+    opening = b"[\n" if ending == b"]" else b""
+    whole = gzip.compress(opening + separator.join(records) + ending)
+    kept = whole[: len(whole) // 2] if cut == "half" else whole[:-8]
+    path.write_bytes(kept)
+    decodable = len(zlib.decompressobj(wbits=31).decompress(kept))
+    ends = [len(opening + separator.join(records[: i + 1])) + (ending == b"\n") for i in range(len(records))]
+    return sum(end <= decodable for end in ends)
+
+
+@pytest.mark.parametrize("cut", ["half", "trailer"])
+@pytest.mark.parametrize(
+    ("name", "separator", "ending"),
+    [("data.jsonl.gz", b"\n", b"\n"), ("data.json.gz", b",\n", b"]"), ("lines.json.gz", b"\n", b"\n")],
+)
+def test_a_truncated_gzip_file_names_the_row_and_skip_mode_keeps_the_rows_before(
+    tmp_path, cut, name, separator, ending
+):
+    rows = [
+        {"prompt": f"Question {i}: {hashlib.sha256(bytes(i)).hexdigest()}", "chosen": "a", "rejected": "b"}
+        for i in range(40)
+    ]
+    records = [json.dumps(row).encode() for row in rows]
+    path = tmp_path / name
+    decodable = gzip_cut_short(path, records, separator=separator, ending=ending, cut=cut)
+    assert 0 < decodable < len(records) if cut == "half" else decodable == len(records)
+    with pytest.raises(PreferenceDataError) as caught:
+        load_preferences(path)
+    assert (caught.value.file, caught.value.reason) == (str(path), "truncated")
+    assert str(caught.value).startswith(f"{path}: is truncated after row {decodable}: the gzip stream ends early")
+
+    examples, report = load_preferences(path, on_error="skip")
+    assert [example.prompt for example in examples] == [row["prompt"] for row in rows[:decodable]]
+    assert report.rows == decodable and not report.skipped
+    assert report.truncated == [str(caught.value)]
+    assert f"after row {decodable}" in report.summary()
+
+
+def test_a_corrupt_gzip_file_is_an_error_naming_it_even_when_skipping(tmp_path):
+    path = tmp_path / "data.jsonl.gz"
+    whole = bytearray(gzip.compress(b"\n".join(GOOD_LINES * 100)))
+    whole[-8] ^= 0xFF  # the trailer's checksum
+    path.write_bytes(bytes(whole))
     with pytest.raises(PreferenceDataError) as caught:
         load_preferences(path, on_error="skip")
     assert (caught.value.file, caught.value.reason) == (str(path), "unreadable")
     assert "cannot be read after line" in str(caught.value)
+
+
+DUPLICATED = b'{"prompt": "p", "chosen": "a", "rejected": "b", "chosen": "c"}'
+DUPLICATED_NESTED = b'{"prompt": [{"role": "user", "content": "x", "role": "assistant"}], "chosen": [], "rejected": []}'
+
+
+@pytest.mark.parametrize(("line", "key"), [(DUPLICATED, "chosen"), (DUPLICATED_NESTED, "role")])
+def test_a_json_lines_record_giving_a_key_twice_is_a_bad_row(tmp_path, line, key):
+    path = write_lines(tmp_path / "data.jsonl", with_bad_line(line, 3))
+    with pytest.raises(PreferenceDataError) as caught:
+        load_preferences(path)
+    assert (caught.value.row, caught.value.reason) == (3, "duplicate_key")
+    assert str(caught.value) == f"{path}, row 3: gives the key {key!r} twice; a record takes each key once"
+
+    examples, report = load_preferences(path, on_error="skip")
+    assert examples == GOOD_EXAMPLES and rows_of(examples) == [1, 2, 4, 5]
+    assert report.skipped == {"duplicate_key": 1}
+
+
+def test_a_json_array_record_giving_a_key_twice_is_a_bad_row_naming_its_line(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_bytes(b"[\n" + b",\n".join(with_bad_line(DUPLICATED, 2)) + b"\n]\n")
+    with pytest.raises(PreferenceDataError) as caught:
+        load_preferences(path)
+    assert (caught.value.row, caught.value.reason) == (2, "duplicate_key")
+    assert str(caught.value) == (
+        f"{path}, row 2: gives the key 'chosen' twice (the record at line 3); a record takes each key once"
+    )
+    examples, report = load_preferences(path, on_error="skip")
+    assert examples == GOOD_EXAMPLES and rows_of(examples) == [1, 3, 4, 5]
+    assert report.skipped == {"duplicate_key": 1}
 
 
 def test_a_json_array_names_the_position_of_a_bad_record(tmp_path):

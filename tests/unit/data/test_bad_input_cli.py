@@ -12,6 +12,7 @@ from prefopt.cli import main
 
 ROWS = quickstart.generate(8, seed=0)
 LINES = [json.dumps(row).encode() for row in ROWS]
+HUGE_LINE = json.dumps({"prompt": "p" * 5000, "chosen": "a", "rejected": "b"}).encode()
 
 
 def train(tmp_path, data, *overrides: str) -> int:
@@ -47,6 +48,16 @@ BAD_FILES = {
         "row 2, field 'ranks[0]': must be an integer; got 0.5",
     ),
     "empty.jsonl": ([], (), ": holds no rows"),
+    "duplicate_key.jsonl": (
+        [*LINES[:1], b'{"prompt": "p", "chosen": "a", "rejected": "b", "prompt": "q"}', *LINES[1:]],
+        (),
+        "row 2: gives the key 'prompt' twice; a record takes each key once; set data.on_error=skip",
+    ),
+    "too_large.jsonl": (
+        [*LINES[:3], HUGE_LINE, *LINES[3:]],
+        ("data.max_record_bytes=4096",),
+        f"row 4: is {len(HUGE_LINE):,} bytes, over the 4,096 bytes a record may have (data.max_record_bytes)",
+    ),
     "all_skipped.jsonl": (
         [b'{"prompt": null, "chosen": "a", "rejected": "b"}'] * 3,
         ("data.on_error=skip",),
@@ -80,3 +91,19 @@ def test_a_run_without_held_out_examples_trains_with_a_warning(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "identical_responses: 1" in out and "eval: tokenized 0 examples" in out
     assert (tmp_path / "run" / "final").is_dir()
+
+
+def test_a_truncated_gzip_file_is_one_message_or_trains_on_the_rows_before(tmp_path, capsys):
+    rows = quickstart.generate(40, seed=1)
+    whole = gzip.compress(b"".join(json.dumps(row).encode() + b"\n" for row in rows))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[:-8])  # all rows, no trailer
+    assert train(tmp_path, path) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"prefopt train: {path}: is truncated after row 40: the gzip stream ends early (Compressed file ended "
+        "before the end-of-stream marker was reached); set data.on_error=skip to use the rows read before the truncation"
+    )
+    assert train(tmp_path, path, "data.on_error=skip") == 0
+    out = capsys.readouterr().out
+    assert "read 40 rows" in out and f"{path}: is truncated after row 40: " in out

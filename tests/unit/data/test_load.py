@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import tracemalloc
 from pathlib import Path
 
 import datasets
@@ -73,6 +74,71 @@ def test_every_file_type_gives_the_same_examples(tmp_path, name, writer):
     assert examples == EXPECTED
     assert [e.source for e in examples] == [f"{path}, row 1", f"{path}, row 2"]
     assert (report.rows, report.loaded, report.files) == (2, 2, [str(path)])
+
+
+@pytest.mark.parametrize(
+    ("name", "writer"),
+    [
+        ("d.jsonl", write_jsonl),
+        ("d.jsonl.gz", write_jsonl),
+        ("d.json", write_json),
+        ("d.json.gz", write_json),
+        ("d.csv", write_csv),
+    ],
+)
+def test_a_utf8_byte_order_mark_is_accepted_in_every_text_format(tmp_path, name, writer):
+    path = writer(tmp_path / name, ROWS)
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(b"\xef\xbb\xbf" + gzip.decompress(path.read_bytes())))
+    else:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    examples, report = load_preferences(path)
+    assert examples == EXPECTED and report.rows == 2
+
+
+LIMIT = 1000
+HUGE = {"prompt": "p" * (LIMIT + 1), "chosen": "a", "rejected": "b"}
+
+
+@pytest.mark.parametrize(
+    ("name", "writer"),
+    [
+        ("d.jsonl", write_jsonl),
+        ("d.jsonl.gz", write_jsonl),
+        ("d.json", write_json),
+        ("d.csv", write_csv),
+        ("d.parquet", write_parquet),
+        ("records", None),
+    ],
+)
+def test_a_record_over_max_record_bytes_is_a_bad_row_naming_it(tmp_path, name, writer):
+    rows = [ROWS[0], HUGE, ROWS[1]]
+    source = rows if writer is None else writer(tmp_path / name, rows)
+    with pytest.raises(PreferenceDataError) as caught:
+        load_preferences(source, max_record_bytes=LIMIT)
+    assert (caught.value.row, caught.value.reason) == (2, "too_large")
+    assert str(caught.value).startswith(f"{source if writer else 'records'}, row 2: is ")
+    assert "over the 1,000 bytes a record may have (data.max_record_bytes)" in str(caught.value)
+
+    examples, report = load_preferences(source, max_record_bytes=LIMIT, on_error="skip")
+    assert examples == EXPECTED
+    assert report.skipped == {"too_large": 1} and report.rows == 3
+    assert load_preferences(source, max_record_bytes=10 * LIMIT)[1].rows == 3
+
+
+def test_a_json_lines_line_over_the_limit_is_measured_without_being_kept(tmp_path):
+    line = json.dumps(HUGE | {"prompt": "p" * 20_000_000})
+    path = tmp_path / "huge.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n" + line + "\n" + json.dumps(ROWS[1]) + "\n")
+    tracemalloc.start()
+    try:
+        examples, report = load_preferences(path, max_record_bytes=LIMIT, on_error="skip")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(line) / 4
+    assert examples == EXPECTED
+    assert f"row 2: is {len(line):,} bytes" in report.skip_examples["too_large"][0]
 
 
 def test_datasets_and_in_memory_records(tmp_path):

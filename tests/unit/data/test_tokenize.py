@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
 
 from prefopt.data import PreferenceDataError, collate, example_key, tokenize_examples
 from prefopt.data.records import normalise_record
@@ -227,3 +229,57 @@ def test_a_part_that_keeps_an_example_or_had_none_passes_the_check(tokenizer, re
         report.check_kept("train", required=True)
         report.check_kept("eval", required=False)
     assert not recwarn.list
+
+
+class RecordingTokenizer:
+    """A tokenizer that notes the longest text it was given."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.longest = 0
+
+    def __call__(self, text, **options):
+        self.longest = max(self.longest, *map(len, [text] if isinstance(text, str) else text))
+        return self.inner(text, **options)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+WORDS = " ".join(f"word{i}" for i in range(20_000))  # about 188 000 characters, about 60 000 tokens
+
+
+def test_a_huge_text_is_cut_before_tokenising_and_counted(tokenizer):
+    recording = RecordingTokenizer(tokenizer)
+    huge = RankedExample("Human: " + "hello " * 1_000_000, (" Paris." * 1_000_000, " The lazy dog."), (0, 1))
+    [item], report = run([huge], recording, max_length=64, max_prompt_length=32)
+    assert recording.longest < 100_000  # of texts of 6 and 7 million characters
+    assert len(item.prompt_ids) == 32 and len(item.response_ids[0]) == 64 - 32
+    assert report.cut_before_tokenizing == 1 and (report.truncated_prompts, report.truncated_responses) == (1, 1)
+    assert "cut the texts of 1 examples before tokenising" in report.summary()
+
+
+@pytest.mark.parametrize("truncation", ["keep_end", "keep_start"])
+def test_cutting_before_tokenising_gives_the_ids_truncating_the_whole_text_keeps(tokenizer, truncation):
+    recording = RecordingTokenizer(tokenizer)
+    example = RankedExample("Human: " + WORDS, (" " + WORDS, " Paris."), (0, 1))
+    [item], report = run([example], recording, max_length=64, max_prompt_length=32, truncation=truncation)
+    assert recording.longest < len(WORDS) and report.cut_before_tokenizing == 1
+    prompt = ids(tokenizer, example.prompt)  # the whole texts, tokenised here, truncated by hand
+    kept_prompt = [prompt[0], *prompt[-31:]] if truncation == "keep_end" else prompt[:32]
+    full = ids(tokenizer, example.prompt + example.responses[0])
+    assert list(item.prompt_ids) == kept_prompt
+    assert list(item.response_ids[0]) == full[len(prompt) :][:32]
+    assert list(item.response_ids[1]) == ids(tokenizer, " Paris.", special=False) + [tokenizer.eos_token_id]
+
+
+def test_a_long_text_of_an_example_that_fits_is_not_cut():
+    """A word-level tokenizer maps a long unknown word to one token: the text is long, the example fits."""
+    vocab = {"<unk>": 0, "</s>": 1, "Human:": 2, "world": 3, "dog": 4}
+    model = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    words = PreTrainedTokenizerFast(tokenizer_object=model, unk_token="<unk>", eos_token="</s>")
+    example = RankedExample("Human: " + "x" * 5_000, (" world", " dog"), (0, 1))
+    [item], report = run([example], words, max_length=64, max_prompt_length=32)
+    assert report.cut_before_tokenizing == 0 and report.truncated_prompts == 0
+    assert list(item.prompt_ids) == [2, 0]

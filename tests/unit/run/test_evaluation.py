@@ -21,10 +21,10 @@ def trained_final(tmp_path: Path, *recorded: str) -> Path:
 
 
 def test_a_preset_run_is_evaluated_against_its_preset_and_seed_with_its_data_settings(tmp_path):
-    final = trained_final(tmp_path, "seed=7", "model.tokenizer=quickstart", "data.max_length=48", "loss.beta=0.3")
+    final = trained_final(tmp_path, "seed=7", "model.tokenizer=quickstart", "data.max_length=480", "loss.beta=0.3")
     setup = evaluation_setup([f"model.path={final}"])
     assert setup.config.model.path == str(final)
-    assert setup.config.data.max_length == 48 and setup.config.loss == {"name": "dpo", "beta": 0.3}
+    assert setup.config.data.max_length == 480 and setup.config.loss == {"name": "dpo", "beta": 0.3}
     reference = require_reference(setup, "dpo")
     assert (reference.model.path, reference.model.reference_path) == (None, None)  # the preset is built
     assert (reference.model.preset, reference.model.tokenizer, reference.seed) == ("tiny", "quickstart", 7)
@@ -46,18 +46,18 @@ def test_a_recorded_reference_path_wins_over_the_initial_model(tmp_path):
 
 
 def test_the_command_line_overrides_the_recorded_settings_and_reference(tmp_path):
-    final = trained_final(tmp_path, "seed=7", "data.max_length=48")
-    setup = evaluation_setup([f"model.path={final}", "data.max_length=64", "model.reference_path=/models/other"])
-    assert setup.config.data.max_length == 64
+    final = trained_final(tmp_path, "seed=7", "data.max_length=480")
+    setup = evaluation_setup([f"model.path={final}", "data.max_length=640", "model.reference_path=/models/other"])
+    assert setup.config.data.max_length == 640
     assert require_reference(setup, "dpo").model.reference_path == "/models/other"
     assert "from the command line" in setup.lines[-1]
 
 
 def test_a_config_file_replaces_the_recorded_settings_but_not_the_reference(tmp_path):
-    final = trained_final(tmp_path, "seed=7", "data.max_length=48")
-    config = _write(tmp_path / "eval.yaml", "data:\n  max_length: 96\n")
+    final = trained_final(tmp_path, "seed=7", "data.max_length=480")
+    config = _write(tmp_path / "eval.yaml", "data:\n  max_length: 960\n")
     setup = evaluation_setup([str(config), f"model.path={final}"])
-    assert setup.config.data.max_length == 96
+    assert setup.config.data.max_length == 960
     assert require_reference(setup, "dpo").seed == 7
 
 
