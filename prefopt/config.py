@@ -23,6 +23,9 @@ from pydantic_core import PydanticCustomError
 DEFAULT_MAX_RECORD_BYTES = 10_000_000
 
 
+#: The record shapes of prefopt.data.records, which ``data.format`` names (besides ``auto``).
+RECORD_FORMATS = ("pairwise", "ranked", "scored", "hh")
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
 
@@ -63,7 +66,7 @@ class DataConfig(_Section):
     subset: str | None = Field(None, description="configuration (`name`) of a dataset read with load_dataset")
     data_dir: str | None = Field(None, description="folder of a dataset repository read with load_dataset")
     split: str | None = Field(None, description="split of a Hub or save_to_disk dataset; None: its only split")
-    format: Literal["auto", "pairwise", "ranked", "scored", "hh"] = "auto"
+    format: Literal[("auto", *RECORD_FORMATS)] = "auto"
     eval_path: str | None = Field(None, description="held-out file or dataset; None: eval_split, or eval_fraction")
     eval_split: str | None = Field(None, description="held-out split of `eval_path`, else of `path`")
     eval_fraction: float = Field(0.1, ge=0, lt=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+from prefopt.config import RECORD_FORMATS
 from prefopt.data.content import prompt_content, response_content
 from prefopt.data.errors import (
     ALL_TIED,
@@ -35,7 +36,7 @@ from prefopt.data.errors import (
 from prefopt.data.hh import split_dialogues
 from prefopt.types import RankedExample
 
-SHAPES = ("pairwise", "ranked", "scored", "hh")
+SHAPES = RECORD_FORMATS  # the record shapes, listed once with the setting that names them (data.format)
 RANK_LIMIT = 2**31  # ranks and indices lie in [-RANK_LIMIT, RANK_LIMIT); beyond is no position but corrupt data
 _ORDER_FIELDS = ("ranking", "ranks", "scores")
 

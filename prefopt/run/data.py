@@ -65,7 +65,8 @@ def _load(path: str | None, config: RunConfig, split: str | None):
 def _records(records: Records, config: RunConfig):
     """The examples of in-memory ``records`` (dicts in any documented format, or RankedExample)."""
     rows = [_as_row(record) for record in records]
-    return load_preferences(rows, format=config.data.format, on_error=config.data.on_error)
+    data = config.data
+    return load_preferences(rows, format=data.format, on_error=data.on_error, max_record_bytes=data.max_record_bytes)
 
 
 def _as_row(record: dict[str, Any] | RankedExample) -> dict[str, Any]:
