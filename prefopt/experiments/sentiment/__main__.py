@@ -12,9 +12,14 @@ import sys
 from pathlib import Path
 
 from prefopt.experiments.sentiment.pipeline import run_experiment
+from prefopt.experiments.sentiment.rloo import MissingDependency
 from prefopt.experiments.sentiment.sizes import SIZES
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+TINY_HINT = (
+    " (the tiny preset writes random bytes, which a sentiment scorer such as VADER scores alike: pass a real"
+    " --model, or a --scorer that tells random strings apart)"
+)
 
 
 def default_model() -> str | None:
@@ -34,14 +39,18 @@ def main(argv: list[str] | None = None) -> int:
         "--size",
         choices=sorted(SIZES),
         default="default",
-        help="small: minutes; default (the default): under an hour on 2 CPU cores; large: minutes on a GPU",
+        help="test: the plumbing, seconds; small, default (the default) and large: measured times in "
+        "docs/results/sentiment.md (small: tens of minutes per seed on 2 CPU cores, default: hours per seed; "
+        "large: for a GPU)",
     )
     parser.add_argument("--imdb", type=Path, required=True, help="directory with IMDb train.jsonl.gz and test.jsonl.gz")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--model", help="a Hugging Face model directory or .gguf file; 'tiny': the tiny preset")
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="run only these methods (names or families)")
     parser.add_argument("--scorer", default="vader", help="registered scorer for the reward (default vader)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], metavar="SEED", help="one curve per seed (default: 0)"
+    )
     args = parser.parse_args(argv)
     model = None if args.model == "tiny" else (args.model or default_model())
     if args.model is None and model is None:
@@ -53,10 +62,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         results = run_experiment(
-            model, args.imdb, args.out, SIZES[args.size], scorer=args.scorer, seed=args.seed, methods=args.methods
+            model,
+            args.imdb,
+            args.out,
+            SIZES[args.size],
+            scorer=args.scorer,
+            seeds=tuple(args.seeds),
+            methods=args.methods,
         )
-    except _user_errors() as error:
-        print(f"sentiment experiment: {describe(error)}", file=sys.stderr)
+    except (*_user_errors(), MissingDependency) as error:
+        hint = TINY_HINT if model is None and "no preference" in str(error) else ""
+        print(f"sentiment experiment: {describe(error)}{hint}", file=sys.stderr)
         return 2
     print((args.out / "table.md").read_text())
     print(f"size {args.size}: {results['wall_s']:.0f} s")

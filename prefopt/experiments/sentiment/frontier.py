@@ -3,8 +3,13 @@
 For samples y ~ pi(.|x) of held-out prefixes x, the sequence-level KL is estimated as the mean of
 log pi(y|x) - log pi_ref(y|x) (the DPO paper's Figure 2 x-axis, App. C.1), y being exactly the sampled tokens: a
 completion that stopped ends with its EOS, one cut at ``max_new_tokens`` has none. Best-of-N from pi_ref is the
-training-free baseline: its reward is the mean of the best of N scores, its KL the analytic
-log N - (N - 1) / N (Stiennon et al. 2020; Beirami et al. 2024 show it is an upper bound).
+training-free baseline, an oracle here: it reranks pi_ref's samples with the evaluation scorer itself. Its reward is
+the mean over disjoint groups of N samples of the best score of each group, its KL the analytic
+log N - (N - 1) / N (Stiennon et al. 2020; Beirami et al. 2024 show it is an upper bound). With groups of one,
+best-of-1 is the mean of the very samples it groups, so pi_ref's point and best-of-1 are one estimate.
+
+A point keeps its per-sample values, (P, K) rewards and (P, K) log-ratios, so that its intervals can be drawn by
+resampling prompts (:mod:`bootstrap`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from prefopt.data.batch import TokenizedExample, collate
+from prefopt.experiments.sentiment.bootstrap import Bootstrap
 from prefopt.model.logprobs import choose_layout, sequence_logprobs
 from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions
 
@@ -23,11 +29,34 @@ LOGPROB_BATCH = 8  # prompts per forward pass when scoring samples
 
 @dataclass(frozen=True)
 class FrontierPoint:
-    """Mean reward and estimated KL(pi || pi_ref) in nats of one policy, over ``samples`` completions."""
+    """One policy measured on K fresh samples of each of P held-out prompts: (P, K) ``rewards`` and (P, K)
+    ``log_ratios`` log pi(y|x) - log pi_ref(y|x) in nats."""
 
-    reward: float
-    kl: float
-    samples: int
+    rewards: torch.Tensor
+    log_ratios: torch.Tensor
+
+    @property
+    def reward(self) -> float:
+        return float(self.rewards.mean())
+
+    @property
+    def kl(self) -> float:
+        """The KL(pi || pi_ref) estimate: the mean log-ratio."""
+        return float(self.log_ratios.mean())
+
+    def summary(self, bootstrap: Bootstrap) -> dict:
+        """``{"reward", "reward_ci", "kl", "kl_ci", "samples"}``, the intervals clustered by prompt."""
+        return {
+            "reward": self.reward,
+            "reward_ci": list(bootstrap.interval(self.rewards)),
+            "kl": self.kl,
+            "kl_ci": list(bootstrap.interval(self.log_ratios)),
+            "samples": self.rewards.numel(),
+        }
+
+    def per_sample(self) -> dict:
+        """The (P, K) arrays as nested lists, for the sidecar file."""
+        return {"rewards": self.rewards.tolist(), "log_ratios": self.log_ratios.tolist()}
 
 
 def sample_log_probs(model, samples: list[PromptSamples], pad_token_id: int) -> torch.Tensor:
@@ -63,8 +92,7 @@ def evaluate_policy(
     pad = tokenizer.pad_token_id
     log_ratio = sample_log_probs(policy, samples, pad) - sample_log_probs(reference, samples, pad)
     policy.train(was_training)
-    rewards = rewards_of(samples, scorer)
-    return FrontierPoint(reward=float(rewards.mean()), kl=float(log_ratio.mean()), samples=rewards.numel())
+    return FrontierPoint(rewards=rewards_of(samples, scorer), log_ratios=log_ratio.double())
 
 
 def best_of_n_kl(n: int) -> float:
@@ -72,11 +100,11 @@ def best_of_n_kl(n: int) -> float:
     return math.log(n) - (n - 1) / n
 
 
-def best_of_n(rewards: torch.Tensor, sizes: tuple[int, ...]) -> dict[int, FrontierPoint]:
-    """Best-of-N points from (P, max N) rewards of samples of pi_ref: the best of the first N of each prompt."""
-    return {
-        n: FrontierPoint(
-            reward=float(rewards[:, :n].max(dim=1).values.mean()), kl=best_of_n_kl(n), samples=rewards[:, :n].numel()
-        )
-        for n in sizes
-    }
+def best_of_n(rewards: torch.Tensor, sizes: tuple[int, ...]) -> dict[int, torch.Tensor]:
+    """Best-of-N from (P, M) rewards of samples of pi_ref, M a multiple of every N: per N, the (P, M / N) best
+    scores of the disjoint groups of N consecutive samples of each prompt."""
+    prompts, pool = rewards.shape
+    for n in sizes:
+        if pool % n:
+            raise ValueError(f"best-of-{n} needs a pool of samples that is a multiple of {n}, not {pool}")
+    return {n: rewards.view(prompts, pool // n, n).max(dim=2).values for n in sizes}

@@ -1,22 +1,47 @@
-"""Train one method from pi_ref on the scored samples, with a frontier point every ``eval_every`` steps.
+"""Train one method from pi_ref on the scored samples, with a frontier point at each of the size's evaluation steps.
 
-Each run is a :func:`prefopt.api.train` on the same scored file and the same pi_ref, so the reference cache built by
-the first run that needs one serves every later run (its fingerprint is the same). The points come from fresh
-samples of the policy after the steps they name (:mod:`frontier`), taken by a callback of the run.
+Each run is a :func:`prefopt.api.train` on one seed's scored file and the one pi_ref, so the reference cache built
+by the first run of a seed serves every later run of that seed (its fingerprint is pi_ref and the data). The
+points come from fresh samples of the policy after the steps they name (:mod:`frontier`), taken by a callback of
+the run.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefopt import api
 from prefopt.config import load_config
-from prefopt.experiments.sentiment.frontier import FrontierPoint, evaluate_policy
+from prefopt.experiments.sentiment.frontier import FrontierPoint
 from prefopt.experiments.sentiment.sizes import ExperimentSize, Method
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A run measured after ``step`` optimizer steps; ``loss`` is that step's training loss (None if unknown)."""
+
+    step: int
+    point: FrontierPoint
+    loss: float | None
+
+
+def run_directory(paths: dict[str, Path], method: Method, seed: int) -> Path:
+    """Where one run of one seed writes its log."""
+    return paths["runs"] / f"seed-{seed}" / method.name.replace(" ", "_")
+
+
+def measure(method: Method, step: int, policy, evaluation, loss: float | None, log) -> Checkpoint:
+    """Evaluate ``policy`` after ``step`` steps and log the point."""
+    point: FrontierPoint = evaluation(policy)
+    shown = "" if loss is None else f"  loss {loss:.4f}"
+    log(f"  {method.name:<22} step {step:>3}: reward {point.reward:+.3f}  KL {point.kl:7.3f}{shown}")
+    return Checkpoint(step, point, loss)
+
+
 def run_overrides(method: Method, size: ExperimentSize, paths: dict[str, Path], seed: int) -> list[str]:
-    """``key=value`` settings of one method's run: pi_ref as the model, the scored samples as the data."""
+    """``key=value`` settings of one method's run: pi_ref as the model, the seed's scored samples as the data, the
+    seed as the run's (its shuffling of the data)."""
     loss = ", ".join(f"{key}: {value}" for key, value in method.loss.items())
     return [
         f"seed={seed}",
@@ -29,40 +54,31 @@ def run_overrides(method: Method, size: ExperimentSize, paths: dict[str, Path], 
         "data.max_prompt_length=16",
         f"loss={{{loss}}}",
         "optim.optimizer=adamw",
-        f"optim.lr={size.lr}",
+        f"optim.lr={size.lr * method.lr_scale}",
         "optim.warmup_steps=0",
         f"optim.batch_size={size.batch_size}",
         f"optim.micro_batch_size={size.batch_size}",
         f"optim.max_steps={size.steps}",
         "logging.progress=false",
-        f"logging.output_dir={paths['runs'] / method.name.replace(' ', '_')}",
+        f"logging.output_dir={run_directory(paths, method, seed)}",
         f"reference.cache_dir={paths['cache']}",
     ]
 
 
 def train_method(
     method: Method, size: ExperimentSize, paths: dict[str, Path], evaluation, seed: int, log
-) -> list[dict]:
-    """Train ``method`` for ``size.steps`` steps; returns ``{"step", "reward", "kl", "loss"}`` at every
-    ``size.eval_every`` steps and at the end (step 0 is pi_ref itself, measured once by the caller).
+) -> list[Checkpoint]:
+    """Train ``method`` for ``size.steps`` steps; returns a checkpoint at each of ``size.eval_steps`` (pi_ref, the
+    policy before step 1, is measured once by the caller).
 
     ``evaluation(policy) -> FrontierPoint`` measures a policy.
     """
     config = load_config(None, run_overrides(method, size, paths, seed))
-    points = []
+    checkpoints = []
 
-    def measure(end: api.StepEnd) -> None:
-        if end.step % size.eval_every and end.step != size.steps:
-            return
-        point: FrontierPoint = evaluation(end.policy)
-        loss = end.metrics["loss"]
-        points.append({"step": end.step, "reward": point.reward, "kl": point.kl, "loss": loss})
-        log(f"  {method.name:<16} step {end.step:>3}: reward {point.reward:+.3f}  KL {point.kl:7.3f}  loss {loss:.4f}")
+    def on_step(end: api.StepEnd) -> None:
+        if end.step in size.eval_steps:
+            checkpoints.append(measure(method, end.step, end.policy, evaluation, end.metrics["loss"], log))
 
-    api.train(config, on_step=measure)
-    return points
-
-
-def policy_evaluation(reference, tokenizer, prompts, scorer, settings):
-    """``evaluation(policy)`` for :func:`train_method`: fresh samples of the held-out prompts against pi_ref."""
-    return lambda policy: evaluate_policy(policy, reference, tokenizer, prompts, scorer, settings)
+    api.train(config, on_step=on_step)
+    return checkpoints

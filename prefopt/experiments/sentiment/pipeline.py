@@ -1,8 +1,15 @@
-"""The whole experiment: SFT -> sample -> score -> rank -> cache -> train each method -> evaluate -> plot.
+"""The whole experiment: SFT -> per seed: sample -> score -> rank -> cache -> train each method -> evaluate -> plot.
 
-Outputs in ``out``: ``sft/`` (pi_ref), ``data/train.samples.jsonl`` and ``data/train.scored.jsonl`` (K samples
-per prefix and their VADER scores), ``reference-cache/`` (one cache for the sweep), ``runs/`` (each run's
-metrics), ``results.json`` (every frontier point), ``frontier.png`` and ``table.md``.
+Seeds: one pi_ref (SFT with the first seed) and one set of prompts serve every seed; each seed has its own
+preference samples, training order (the runs' ``seed``), evaluation draws (shared by every run of that seed:
+common random numbers) and extra best-of-N draws. Seeds are spread apart (:func:`seed_of`) so that no two streams
+share a generation batch's seed.
+
+Outputs in ``out``: ``sft/`` (pi_ref), ``data/seed-S/train.samples.jsonl`` and ``data/seed-S/train.scored.jsonl``
+(K samples per prefix and their scores), ``reference-cache/`` (one cache per seed's data, shared by its runs),
+``runs/seed-S/`` (each run's log), ``results.json`` (every point with its intervals, the checks, the
+environment), ``per_sample.json`` (every point's (P, K) rewards and log-ratios, by point id), ``frontier.png``
+and ``table.md``.
 """
 
 from __future__ import annotations
@@ -13,15 +20,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from accelerate import PartialState
 
 from prefopt.config import ModelConfig
-from prefopt.experiments.sentiment.frontier import best_of_n, rewards_of
+from prefopt.experiments.sentiment.bootstrap import Bootstrap, naive_half_width
+from prefopt.experiments.sentiment.environment import describe, environment
+from prefopt.experiments.sentiment.frontier import FrontierPoint, best_of_n, best_of_n_kl, evaluate_policy
 from prefopt.experiments.sentiment.imdb import imdb_files, imdb_text
-from prefopt.experiments.sentiment.methods import policy_evaluation, train_method
+from prefopt.experiments.sentiment.methods import Checkpoint, train_method
 from prefopt.experiments.sentiment.report import plot_frontier, table
+from prefopt.experiments.sentiment.rloo import require_trl, train_rloo
 from prefopt.experiments.sentiment.sft import supervised_finetune
-from prefopt.experiments.sentiment.sizes import ExperimentSize
+from prefopt.experiments.sentiment.sizes import RLOO, ExperimentSize
 from prefopt.model.load import load_model, load_tokenizer, resolve_source
 from prefopt.sampling import GenerationSettings, sample_completions
 from prefopt.sampling.files import write_jsonl
@@ -38,6 +49,103 @@ def _load(path: str | None, seed: int):
     return tokenizer, model.to(PartialState().device)
 
 
+SEED_STRIDE = 1_000_000  # seeds apart; a stream's generation batches take seed, seed + 1, ... (fewer than this)
+TRAINING_SAMPLES, EVALUATION, BEST_OF_N_EXTRA = 1, 2, 3  # the sampling streams of one seed
+STREAM_STRIDE = 100_000
+
+
+def seed_of(seed: int, stream: int) -> int:
+    """The generation seed of one sampling stream of one experiment seed."""
+    return seed * SEED_STRIDE + stream * STREAM_STRIDE
+
+
+def reference_points(
+    reference, evaluation, extra_draws, size: ExperimentSize, bootstrap: Bootstrap, seed: int, per_sample: dict
+) -> dict:
+    """pi_ref's point, best-of-N and the checks that they agree, for one seed.
+
+    pi_ref is measured on a pool of ``size.best_of_pool`` samples per held-out prompt: first the evaluation's own
+    draws (the ones every policy of this seed is sampled with), then ``extra_draws`` of another seed. Best-of-N
+    groups that pool, so best-of-1 is the pool itself and equals pi_ref's point exactly (the paired difference is
+    recorded). The evaluation's draws against the extra draws, both of pi_ref, test that the two streams sample
+    the same distribution: a paired bootstrap interval of their difference should hold 0.
+    """
+    crn = evaluation(reference)
+    extra = extra_draws(size.best_of_pool - size.eval_samples)
+    pool = (
+        crn
+        if extra is None
+        else FrontierPoint(
+            torch.cat([crn.rewards, extra.rewards], dim=1), torch.cat([crn.log_ratios, extra.log_ratios], dim=1)
+        )
+    )
+    point_id = f"seed {seed} / pi_ref"
+    per_sample[point_id] = pool.per_sample()
+    best = best_of_n(pool.rewards, size.best_of)
+    checks = {"seed": seed}
+    if 1 in best:
+        checks["pi_ref_vs_best_of_1"] = bootstrap.paired_difference(pool.rewards, best[1])
+    if extra is not None:
+        checks["evaluation_draws_vs_extra_draws"] = bootstrap.paired_difference(crn.rewards, extra.rewards)
+    return {
+        "reference": {"seed": seed, "id": point_id, **pool.summary(bootstrap)},
+        "best_of_n": [
+            {
+                "seed": seed,
+                "n": n,
+                "reward": float(maxima.mean()),
+                "reward_ci": list(bootstrap.interval(maxima)),
+                "kl": best_of_n_kl(n),  # analytic (an upper bound): no sampling error
+                "kl_ci": [best_of_n_kl(n)] * 2,
+                "samples": maxima.numel(),
+            }
+            for n, maxima in best.items()
+        ],
+        "checks": checks,
+        "pool": pool,
+    }
+
+
+def run_entry(method, seed: int, checkpoints: list[Checkpoint], bootstrap: Bootstrap, per_sample: dict) -> dict:
+    """One run of one seed in results.json; its points' (P, K) arrays go to ``per_sample`` under their ids."""
+    points = []
+    for checkpoint in checkpoints:
+        point_id = f"seed {seed} / {method.name} / step {checkpoint.step}"
+        per_sample[point_id] = checkpoint.point.per_sample()
+        points.append(
+            {"id": point_id, "step": checkpoint.step, **checkpoint.point.summary(bootstrap), "loss": checkpoint.loss}
+        )
+    return {
+        "name": method.name,
+        "family": method.family,
+        "loss": method.loss,
+        "lr_scale": method.lr_scale,
+        "seed": seed,
+        "points": points,
+    }
+
+
+def design_effect(point_id: str, point: FrontierPoint, bootstrap: Bootstrap) -> dict:
+    """The clustered interval's half-width beside the naive z * sd / sqrt(n) of one point, reward and KL; their
+    squared ratio is the design effect of sampling K completions per prompt."""
+    entry = {"point": point_id}
+    for name, values in (("reward", point.rewards), ("kl", point.log_ratios)):
+        low, high = bootstrap.interval(values)
+        naive = naive_half_width(values, bootstrap.level)
+        entry[name] = {
+            "clustered_half_width": (high - low) / 2,
+            "naive_half_width": naive,
+            "design_effect": ((high - low) / 2 / naive) ** 2 if naive > 0 else None,
+        }
+    return entry
+
+
+def write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def run_experiment(
     model: str | None,
     imdb: Path,
@@ -45,8 +153,9 @@ def run_experiment(
     size: ExperimentSize,
     *,
     scorer: str = "vader",
-    seed: int = 0,
+    seeds: tuple[int, ...] = (0,),
     methods: list[str] | None = None,
+    bootstrap: Bootstrap | None = None,
     log=print,
 ) -> dict:
     """Run every stage; returns the results written to ``out/results.json``.
@@ -56,23 +165,24 @@ def run_experiment(
         imdb: directory with IMDb ``train.jsonl.gz`` and ``test.jsonl.gz``.
         size: the counts (:data:`prefopt.experiments.sentiment.SIZES`).
         scorer: the registered scorer that plays the ground-truth reward (the paper: a sentiment classifier).
-        methods: names of the methods to train (default: all of ``size.methods``).
+        seeds: the experiment's seeds (the first also seeds pi_ref's SFT and the choice of prompts).
+        methods: names or families of the methods to train (default: all of ``size.methods``).
+        bootstrap: how the intervals are drawn (default: :class:`Bootstrap`'s 2000 seeded resamples).
     """
     started = time.monotonic()
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "sft": out / "sft",
-        "scored": out / "data" / "train.scored.jsonl",
-        "runs": out / "runs",
-        "cache": out / "reference-cache",
-    }
-    imdb_files(imdb)  # a wrong path fails before anything loads
-    reward = build_scorer(scorer)
-    tokenizer, policy = _load(model, seed)
-    sft_texts, train_prompts, eval_prompts = imdb_text(
-        imdb, size.train_prompts, size.eval_prompts, size.sft_reviews, tokenizer, seed
-    )
+    bootstrap = bootstrap or Bootstrap()
     chosen = [m for m in size.methods if methods is None or m.name in methods or m.family in methods]
+    if any(m.family == RLOO for m in chosen):
+        require_trl()
+    imdb_files(imdb)  # a wrong path fails before anything loads
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(PartialState().device)
+    log(f"environment: {describe(env)}")
+    reward = build_scorer(scorer)
+    tokenizer, policy = _load(model, seeds[0])
+    sft_texts, train_prompts, eval_prompts = imdb_text(
+        imdb, size.train_prompts, size.eval_prompts, size.sft_reviews, tokenizer, seeds[0]
+    )
     stages: dict[str, float] = {}
 
     def stage(name: str, since: float) -> float:
@@ -81,56 +191,107 @@ def run_experiment(
         return time.monotonic()
 
     now = time.monotonic()
-    sft_loss = supervised_finetune(policy, tokenizer, sft_texts, paths["sft"], size=size, seed=seed, progress=False)
+    sft_dir = out / "sft"
+    sft_loss = supervised_finetune(policy, tokenizer, sft_texts, sft_dir, size=size, seed=seeds[0], progress=False)
     log(f"SFT on {len(sft_texts)} reviews, {size.sft_steps} steps: final loss {sft_loss:.3f}")
     now = stage("sft", now)
+    reference = policy.eval()  # pi_ref stays in memory for the KL estimates; each run loads its own copy from sft/
 
-    generation = GenerationSettings(
-        k=size.k, max_new_tokens=size.max_new_tokens, batch_size=size.generation_batch_size, seed=seed
-    )
-    samples = sample_completions(policy, tokenizer, train_prompts, generation)
-    records = [s.record() for s in samples]  # with whether each completion finished (ended in EOS)
-    write_jsonl(paths["scored"].with_name("train.samples.jsonl"), records)
-    scored = score_rows(records, reward)
-    write_jsonl(paths["scored"], scored)
-    now = stage("sample and score", now)
+    per_sample: dict[str, dict] = {}
+    references, best, checks, runs = [], [], [], []
+    design, design_from_run = None, False  # the point whose design effect is recorded
+    for seed in seeds:
+        paths = {
+            "sft": sft_dir,
+            "scored": out / "data" / f"seed-{seed}" / "train.scored.jsonl",
+            "runs": out / "runs",
+            "cache": out / "reference-cache",
+        }
+        generation = GenerationSettings(
+            k=size.k,
+            max_new_tokens=size.max_new_tokens,
+            batch_size=size.generation_batch_size,
+            seed=seed_of(seed, TRAINING_SAMPLES),
+        )
+        samples = sample_completions(reference, tokenizer, train_prompts, generation)
+        records = [s.record() for s in samples]  # with whether each completion finished (ended in EOS)
+        paths["scored"].parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(paths["scored"].with_name("train.samples.jsonl"), records)
+        write_jsonl(paths["scored"], score_rows(records, reward))
+        now = stage(f"seed {seed}: sample and score", now)
 
-    policy.eval()
-    reference = policy  # pi_ref stays in memory for the KL estimates; each run loads its own copy from sft/
-    evaluation_settings = replace(generation, k=size.eval_samples, seed=seed + 1)
-    evaluation = policy_evaluation(reference, tokenizer, eval_prompts, reward, evaluation_settings)
-    ref_point = evaluation(reference)
-    bon_samples = sample_completions(
-        reference, tokenizer, eval_prompts, replace(generation, k=max(size.best_of), seed=seed + 2)
-    )
-    bon = best_of_n(rewards_of(bon_samples, reward), size.best_of)
-    now = stage("pi_ref and best-of-N", now)
+        settings = replace(generation, k=size.eval_samples, seed=seed_of(seed, EVALUATION))
 
-    runs = []
-    for method in chosen:
-        points = train_method(method, size, paths, evaluation, seed, log)
-        runs.append({"name": method.name, "family": method.family, "loss": method.loss, "points": points})
-        now = stage(f"train {method.name}", now)
+        def evaluation(policy, settings=settings):
+            return evaluate_policy(policy, reference, tokenizer, eval_prompts, reward, settings)
+
+        def extra_draws(k: int, seed=seed, settings=settings):
+            extra = replace(settings, k=k, seed=seed_of(seed, BEST_OF_N_EXTRA))
+            return evaluate_policy(reference, reference, tokenizer, eval_prompts, reward, extra) if k else None
+
+        measured = reference_points(reference, evaluation, extra_draws, size, bootstrap, seed, per_sample)
+        references.append(measured["reference"])
+        best += measured["best_of_n"]
+        checks.append(measured["checks"])
+        if design is None:
+            design = (measured["reference"]["id"], measured["pool"])
+        now = stage(f"seed {seed}: pi_ref and best-of-N", now)
+
+        for method in chosen:
+            if method.family == RLOO:
+                checkpoints = train_rloo(
+                    method,
+                    size,
+                    paths,
+                    evaluation,
+                    seed,
+                    log,
+                    tokenizer=tokenizer,
+                    prompts=train_prompts,
+                    scorer=reward,
+                )
+            else:
+                checkpoints = train_method(method, size, paths, evaluation, seed, log)
+            runs.append(run_entry(method, seed, checkpoints, bootstrap, per_sample))
+            if not design_from_run and checkpoints:  # one trained policy's last point: its samples vary most
+                design, design_from_run = (runs[-1]["points"][-1]["id"], checkpoints[-1].point), True
+            now = stage(f"seed {seed}: train {method.name}", now)
 
     results = {
         "model": model or "tiny preset",
         "scorer": scorer,
+        "environment": env,
+        "seeds": list(seeds),
+        "seed_design": (
+            f"one pi_ref (SFT with seed {seeds[0]}) and one set of training and held-out prompts; per seed its own "
+            "preference samples, training order, evaluation draws (common to the seed's runs) and best-of-N draws"
+        ),
         "counts": {
             "train_prompts": len(train_prompts),
             "eval_prompts": len(eval_prompts),
+            "eval_samples": size.eval_samples,
+            "best_of_pool": size.best_of_pool,
             "k": size.k,
             "steps": size.steps,
+            "eval_steps": list(size.eval_steps),
         },
-        "reference": {"reward": ref_point.reward, "kl": ref_point.kl},
-        "best_of_n": [{"n": n, "reward": p.reward, "kl": p.kl} for n, p in bon.items()],
+        "bootstrap": {
+            "resamples": bootstrap.resamples,
+            "level": bootstrap.level,
+            "seed": bootstrap.seed,
+            "method": "percentile, held-out prompts resampled with all their samples",
+        },
+        "reference": references,
+        "best_of_n": best,
+        "checks": checks,
+        "design_effect": design_effect(*design, bootstrap),
         "runs": runs,
         "stages_s": stages,
         "wall_s": round(time.monotonic() - started, 1),
     }
-    partial = out / ".results.json.tmp"
-    partial.write_text(json.dumps(results, indent=1))
-    os.replace(partial, out / "results.json")
-    (out / "table.md").write_text(table(results))
+    write_atomically(out / "per_sample.json", json.dumps(per_sample))
+    write_atomically(out / "results.json", json.dumps(results, indent=1))
+    write_atomically(out / "table.md", table(results))
     plot_frontier(results, out / "frontier.png", f"IMDb sentiment, {Path(results['model']).name}: reward vs KL")
     log(f"wrote {out / 'frontier.png'}, {out / 'table.md'} and {out / 'results.json'} in {results['wall_s']:.0f} s")
     return results

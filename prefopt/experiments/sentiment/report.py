@@ -1,13 +1,17 @@
 """The experiment's outputs: the reward-KL plot (the DPO paper's Figure 2 at this scale) and a Markdown table.
 
-Every run is one curve from pi_ref (KL 0) through its checkpoints, coloured by method family; best-of-N is a
-dashed line through its N. Files are written to a temporary name and renamed.
+Only measured points are drawn: each run of each seed is a line through its own checkpoints (the first at step
+1, no line to pi_ref), one colour per method family, with 95% intervals both ways (clustered by prompt); pi_ref is a
+star per seed, best-of-N a dashed line per seed, labelled an oracle (it reranks with the evaluation scorer
+itself). Every seed's curve is drawn: no averaging across seeds. Files are written to a temporary name and renamed.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from prefopt.experiments.sentiment.sizes import RLOO
 
 COLOURS = {
     "dpo (all pairs)": "tab:blue",
@@ -16,43 +20,90 @@ COLOURS = {
     "ipo": "tab:purple",
     "unlikelihood": "tab:olive",
     "preferred-ft (sft on best)": "tab:green",
-    "best-of-N": "black",
+    RLOO: "tab:orange",
 }
 MARKERS = "osD^v<>p*"
+BEST_OF_N = "best-of-N of pi_ref (oracle: reranked by the evaluation scorer)"
+
+
+def family_label(family: str, results: dict) -> str:
+    """The legend's name of a family; RLOO with the TRL version that ran it."""
+    return f"RLOO (TRL {results['environment']['trl']})" if family == RLOO else family
+
+
+def _errors(points: list[dict], value: str) -> list[list[float]]:
+    """matplotlib's 2 x n asymmetric error bars of ``value`` from each point's ``value_ci``."""
+    return [
+        [p[value] - p[f"{value}_ci"][0] for p in points],
+        [p[f"{value}_ci"][1] - p[value] for p in points],
+    ]
 
 
 def plot_frontier(results: dict, path: Path, title: str) -> None:
-    """Reward against KL(pi || pi_ref) of every run (``results["runs"]``) and of best-of-N, as a PNG."""
+    """Reward against KL(pi || pi_ref) of every run and seed, pi_ref and best-of-N, with intervals, as a PNG."""
     import matplotlib  # optional: prefopt[experiments]
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(7, 4.5), dpi=90)
-    reference = results["reference"]
-    runs_of_family: dict[str, int] = {}
+    figure, axes = pyplot.subplots(figsize=(8, 5), dpi=90)
+    run_names = list(dict.fromkeys(run["name"] for run in results["runs"]))
+    labelled: set[str] = set()
     for run in results["runs"]:
-        family = run["family"]
-        marker = MARKERS[runs_of_family.get(family, 0) % len(MARKERS)]  # the family's runs apart
-        runs_of_family[family] = runs_of_family.get(family, 0) + 1
-        xs = [0.0] + [p["kl"] for p in run["points"]]
-        ys = [reference["reward"]] + [p["reward"] for p in run["points"]]
-        label = family if runs_of_family[family] == 1 else None
-        axes.plot(
-            xs, ys, color=COLOURS.get(family, "gray"), marker=marker, markersize=4, linewidth=1, alpha=0.85, label=label
+        family, points = run["family"], run["points"]
+        if not points:
+            continue
+        label = None if family in labelled else family_label(family, results)
+        labelled.add(family)
+        axes.errorbar(
+            [p["kl"] for p in points],
+            [p["reward"] for p in points],
+            xerr=_errors(points, "kl"),
+            yerr=_errors(points, "reward"),
+            color=COLOURS.get(family, "gray"),
+            marker=MARKERS[run_names.index(run["name"]) % len(MARKERS)],
+            markersize=3,
+            linewidth=0.8,
+            elinewidth=0.5,
+            capsize=1.5,
+            alpha=0.8,
+            label=label,
         )
-        axes.annotate(
-            run["name"].split(" ", 1)[-1] if " " in run["name"] else "", (xs[-1], ys[-1]), fontsize=6, alpha=0.7
+        axes.annotate(run["name"].split(" ", 1)[-1], (points[-1]["kl"], points[-1]["reward"]), fontsize=5, alpha=0.7)
+    for i, reference in enumerate(results["reference"]):
+        axes.errorbar(
+            [reference["kl"]],
+            [reference["reward"]],
+            yerr=_errors([reference], "reward"),
+            color="black",
+            marker="*",
+            markersize=8,
+            capsize=2,
+            linestyle="none",
+            label="pi_ref (SFT)" if i == 0 else None,
         )
-    best = results["best_of_n"]
-    axes.plot([b["kl"] for b in best], [b["reward"] for b in best], "k--", marker="x", label="best-of-N (pi_ref)")
-    for b in best:
-        axes.annotate(f"N={b['n']}", (b["kl"], b["reward"]), fontsize=6)
-    axes.set_xlabel("KL(pi || pi_ref), nats per sample")
-    axes.set_ylabel("mean VADER reward")
-    axes.set_title(title, fontsize=9)
+    for i, seed in enumerate(results["seeds"]):
+        best = [b for b in results["best_of_n"] if b["seed"] == seed]
+        axes.errorbar(
+            [b["kl"] for b in best],
+            [b["reward"] for b in best],
+            yerr=_errors(best, "reward"),
+            color="black",
+            linestyle="--",
+            marker="x",
+            linewidth=0.8,
+            capsize=2,
+            label=BEST_OF_N if i == 0 else None,
+        )
+        if i == 0:
+            for b in best:
+                axes.annotate(f"N={b['n']}", (b["kl"], b["reward"]), fontsize=6)
+    axes.set_xlabel("KL(pi || pi_ref), nats per sample (95% intervals, clustered by prompt)")
+    axes.set_ylabel(f"mean {results['scorer']} reward")
+    seeds = ", ".join(map(str, results["seeds"]))
+    axes.set_title(f"{title}\nseeds {seeds}, one curve per run and seed", fontsize=9)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    axes.legend(fontsize=6, loc="best")
     figure.tight_layout()
     partial = path.with_name(f".{path.name}.tmp")
     figure.savefig(partial, format="png")
@@ -60,21 +111,50 @@ def plot_frontier(results: dict, path: Path, title: str) -> None:
     os.replace(partial, path)
 
 
+def _with_interval(point: dict, value: str, digits: int, sign: str = "") -> str:
+    low, high = point[f"{value}_ci"]
+    return f"{point[value]:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
+
+
 def table(results: dict) -> str:
-    """Markdown: per run, its last checkpoint and its best-reward checkpoint; then pi_ref and best-of-N."""
+    """Markdown: per run and seed, its last checkpoint and its best-reward checkpoint, with 95% intervals; then
+    pi_ref and best-of-N per seed, the pi_ref checks and the design effect of one point."""
     lines = [
-        "| method | run | steps | final reward | final KL | best reward (KL) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| method | run | seed | steps | final reward [95%] | final KL [95%] | best reward (KL, step) |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for run in results["runs"]:
+        if not run["points"]:
+            continue
         last = run["points"][-1]
         best = max(run["points"], key=lambda p: p["reward"])
         lines.append(
-            f"| {run['family']} | {run['name']} | {last['step']} | {last['reward']:+.3f} | {last['kl']:.2f} | "
-            f"{best['reward']:+.3f} ({best['kl']:.2f}) |"
+            f"| {family_label(run['family'], results)} | {run['name']} | {run['seed']} | {last['step']} | "
+            f"{_with_interval(last, 'reward', 3, '+')} | {_with_interval(last, 'kl', 2)} | "
+            f"{best['reward']:+.3f} ({best['kl']:.2f}, {best['step']}) |"
         )
-    ref = results["reference"]
-    lines.append(f"| pi_ref (SFT) | - | 0 | {ref['reward']:+.3f} | 0.00 | - |")
+    for ref in results["reference"]:
+        lines.append(f"| pi_ref (SFT) | - | {ref['seed']} | 0 | {_with_interval(ref, 'reward', 3, '+')} | 0 | - |")
     for b in results["best_of_n"]:
-        lines.append(f"| best-of-N | N={b['n']} | 0 | {b['reward']:+.3f} | {b['kl']:.2f} | - |")
+        lines.append(
+            f"| best-of-N (oracle) | N={b['n']} | {b['seed']} | 0 | {_with_interval(b, 'reward', 3, '+')} | "
+            f"{b['kl']:.2f} (analytic) | - |"
+        )
+    lines.append("")
+    for check in results["checks"]:
+        for name, outcome in check.items():
+            if name != "seed":
+                low, high = outcome["interval"]
+                verdict = "0 inside" if outcome["zero_inside"] else "0 OUTSIDE"
+                lines.append(
+                    f"- seed {check['seed']}, {name.replace('_', ' ')}: difference {outcome['difference']:+.4f}, "
+                    f"paired 95% interval [{low:+.4f}, {high:+.4f}]: {verdict}"
+                )
+    effect = results["design_effect"]
+    for value in ("reward", "kl"):
+        e = effect[value]
+        lines.append(
+            f"- {value} of {effect['point']}: clustered half-width {e['clustered_half_width']:.4f}, naive "
+            f"1.96 sd/sqrt(n) {e['naive_half_width']:.4f}, design effect {e['design_effect'] or float('nan'):.2f}"
+        )
     return "\n".join(lines) + "\n"

@@ -5,35 +5,60 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+RLOO = "rloo"  # the family of the on-policy runs (TRL's RLOOTrainer), trained from the scorer, not the samples
+
+DPO_BETAS = (0.05, 0.1, 1.0, 5.0)  # the DPO paper's sweep (App. C.1), as its unlikelihood alphas:
+UNLIKELIHOOD_ALPHAS = (0.05, 0.1, 0.5, 1.0)
+PREFERRED_FT_LR_SCALES = (1 / 3, 1.0, 3.0)  # preferred-FT's learning rate around the DPO runs'
+RLOO_BETAS = (0.01, 0.05, 0.2)  # RLOO's KL coefficient around TRL's default 0.05
+
 
 @dataclass(frozen=True)
 class Method:
-    """One training run: ``name`` labels it, ``family`` colours it in the plot, ``loss`` is the run's loss spec."""
+    """One training run: ``name`` labels it, ``family`` colours it in the plot, ``loss`` is the run's loss spec
+    (for the RLOO family: ``{"beta": KL coefficient}``), ``lr_scale`` multiplies the size's learning rate."""
 
     name: str
     family: str
     loss: dict[str, Any]
+    lr_scale: float = 1.0
 
 
-def sweep(betas: tuple[float, ...], more_dpo_betas: tuple[float, ...] = ()) -> tuple[Method, ...]:
-    """DPO on all 6 pairs of the 4 ranked samples (at ``betas`` and ``more_dpo_betas``) and on best-vs-worst,
-    Plackett-Luce on the whole rankings (at ``betas``), IPO, unlikelihood (all pairs) and preferred-FT (SFT on
-    the best sample)."""
+def sweep(
+    dpo_betas: tuple[float, ...] = DPO_BETAS,
+    alphas: tuple[float, ...] = UNLIKELIHOOD_ALPHAS,
+    lr_scales: tuple[float, ...] = PREFERRED_FT_LR_SCALES,
+    rloo_betas: tuple[float, ...] = RLOO_BETAS,
+) -> tuple[Method, ...]:
+    """DPO on all 6 pairs of the 4 ranked samples at ``dpo_betas``; at beta 0.1 DPO on best-vs-worst and
+    Plackett-Luce on the whole rankings; IPO; unlikelihood (all pairs) at ``alphas``; preferred-FT (SFT on the best
+    sample) at ``lr_scales`` times the learning rate; RLOO at KL coefficients ``rloo_betas``."""
     methods = [
-        Method(f"dpo-all b={b:g}", "dpo (all pairs)", {"name": "dpo", "beta": b, "pairs": "all"})
-        for b in (*betas, *more_dpo_betas)
+        Method(f"dpo-all b={b:g}", "dpo (all pairs)", {"name": "dpo", "beta": b, "pairs": "all"}) for b in dpo_betas
     ]
     methods += [
-        Method(f"dpo-bvw b={b:g}", "dpo (best vs worst)", {"name": "dpo", "beta": b, "pairs": "best_vs_worst"})
-        for b in betas
-    ]
-    methods += [Method(f"pl b={b:g}", "plackett_luce", {"name": "plackett_luce", "beta": b}) for b in betas]
-    methods += [
+        Method("dpo-bvw b=0.1", "dpo (best vs worst)", {"name": "dpo", "beta": 0.1, "pairs": "best_vs_worst"}),
+        Method("pl b=0.1", "plackett_luce", {"name": "plackett_luce", "beta": 0.1}),
         Method("ipo tau=0.1", "ipo", {"name": "ipo", "tau": 0.1}),
-        Method("unlikelihood", "unlikelihood", {"name": "unlikelihood", "alpha": 1.0}),
-        Method("preferred-ft", "preferred-ft (sft on best)", {"name": "sft"}),
     ]
+    methods += [Method(f"unlikelihood a={a:g}", "unlikelihood", {"name": "unlikelihood", "alpha": a}) for a in alphas]
+    methods += [
+        Method(f"preferred-ft lr x{scale:.2g}", "preferred-ft (sft on best)", {"name": "sft"}, lr_scale=scale)
+        for scale in lr_scales
+    ]
+    methods += [Method(f"rloo b={b:g}", RLOO, {"beta": b}) for b in rloo_betas]
     return tuple(methods)
+
+
+def geometric_steps(steps: int, first: int = 1, ratio: float = 2.0) -> tuple[int, ...]:
+    """Evaluation steps first, first * ratio, first * ratio^2, ... (rounded) up to ``steps``, and ``steps``."""
+    if first < 1 or ratio <= 1:
+        raise ValueError(f"an evaluation schedule needs first >= 1 and ratio > 1, not {first} and {ratio}")
+    chosen, value = {steps}, float(first)
+    while round(value) < steps:
+        chosen.add(round(value))
+        value *= ratio
+    return tuple(sorted(chosen))
 
 
 @dataclass(frozen=True)
@@ -43,7 +68,9 @@ class ExperimentSize:
     ``train_prompts`` prefixes get ``k`` samples each (the preference data); ``eval_prompts`` held-out prefixes
     get ``eval_samples`` fresh samples each at every evaluation; ``sft_reviews`` reviews of at most
     ``sft_tokens`` tokens train pi_ref for ``sft_steps`` steps; each method trains ``steps`` optimizer steps of
-    ``batch_size`` prompts and is evaluated every ``eval_every`` steps; best-of-N uses each N of ``best_of``.
+    ``batch_size`` prompts and is evaluated at ``eval_steps``: a geometric schedule from step ``eval_first`` by
+    ``eval_ratio`` (early steps, where the policies are still within a few nats of pi_ref, are measured); best-of-N
+    uses each N of ``best_of``, each a divisor of the pool of pi_ref samples (``best_of_pool``).
     """
 
     train_prompts: int
@@ -60,17 +87,31 @@ class ExperimentSize:
     steps: int = 16
     batch_size: int = 8
     lr: float = 5e-6
-    eval_every: int = 4
+    eval_first: int = 1
+    eval_ratio: float = 2.0
     best_of: tuple[int, ...] = (1, 2, 4, 8)
     generation_batch_size: int = 32
+
+    @property
+    def eval_steps(self) -> tuple[int, ...]:
+        return geometric_steps(self.steps, self.eval_first, self.eval_ratio)
+
+    @property
+    def best_of_pool(self) -> int:
+        """Samples of pi_ref per held-out prompt: the evaluation's own draws and more, as many as the largest N."""
+        return max(self.eval_samples, *self.best_of)
 
 
 SIZES: dict[str, ExperimentSize] = {
     # the integration test's: a tiny model, a handful of prompts, a few steps, one method of each kind of data
     "test": ExperimentSize(
         train_prompts=8,
-        eval_prompts=2,
-        methods=tuple(m for m in sweep((0.1,)) if m.family in ("dpo (best vs worst)", "plackett_luce", "unlikelihood")),
+        eval_prompts=3,
+        methods=tuple(
+            m
+            for m in sweep(dpo_betas=(), alphas=(1.0,), lr_scales=(), rloo_betas=(0.05,))
+            if m.family in ("dpo (best vs worst)", "plackett_luce", "unlikelihood", RLOO)
+        ),
         max_new_tokens=6,
         sft_reviews=8,
         sft_tokens=16,
@@ -79,15 +120,14 @@ SIZES: dict[str, ExperimentSize] = {
         steps=2,
         batch_size=4,
         lr=1e-3,
-        eval_every=2,
-        best_of=(1, 2),
+        best_of=(1, 2, 4),
         generation_batch_size=16,
     ),
-    # SmolLM2-135M on a handful of prompts: 22 minutes measured on 2 shared CPU cores (docs/results/sentiment.md)
+    # SmolLM2-135M on a handful of prompts, a reduced sweep (measured times: docs/results/sentiment.md)
     "small": ExperimentSize(
         train_prompts=16,
         eval_prompts=6,
-        methods=sweep((0.1,), (0.5,)),
+        methods=sweep(dpo_betas=(0.1, 1.0), alphas=(0.1, 1.0), lr_scales=(1.0,), rloo_betas=(0.05,)),
         max_new_tokens=12,
         sft_reviews=32,
         sft_tokens=24,
@@ -96,15 +136,14 @@ SIZES: dict[str, ExperimentSize] = {
         steps=4,
         batch_size=4,
         lr=2e-5,
-        eval_every=2,
         eval_samples=2,
         best_of=(1, 2, 4),
     ),
-    # eight times the prompts of "small", 32 steps of 8 prompts, DPO at three betas: under an hour on 2 CPU cores
+    # eight times the prompts of "small", 32 steps of 8 prompts, the paper's sweeps
     "default": ExperimentSize(
         train_prompts=128,
         eval_prompts=32,
-        methods=sweep((0.1,), (0.05, 0.5)),
+        methods=sweep(),
         max_new_tokens=24,
         sft_reviews=256,
         sft_tokens=48,
@@ -113,7 +152,6 @@ SIZES: dict[str, ExperimentSize] = {
         steps=32,
         batch_size=8,
         lr=5e-5,
-        eval_every=16,
         eval_samples=2,
         best_of=(1, 2, 4, 8),
     ),
@@ -121,7 +159,7 @@ SIZES: dict[str, ExperimentSize] = {
     "large": ExperimentSize(
         train_prompts=512,
         eval_prompts=128,
-        methods=sweep((0.1,), (0.05, 0.5)),
+        methods=sweep(),
         max_new_tokens=24,
         eval_samples=4,
         sft_reviews=1024,
@@ -131,7 +169,6 @@ SIZES: dict[str, ExperimentSize] = {
         steps=48,
         batch_size=16,
         lr=5e-5,
-        eval_every=16,
         best_of=(1, 2, 4, 8),
         generation_batch_size=128,
     ),

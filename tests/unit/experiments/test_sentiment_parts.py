@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from prefopt.data.errors import PreferenceDataError
-from prefopt.experiments.sentiment.frontier import best_of_n, evaluate_policy, sample_log_probs
+from prefopt.experiments.sentiment.frontier import best_of_n, best_of_n_kl, evaluate_policy, sample_log_probs
 from prefopt.experiments.sentiment.imdb import prefixes, read_reviews
 from prefopt.experiments.sentiment.report import table
 from prefopt.experiments.sentiment.sft import review_batches
@@ -66,12 +66,15 @@ def test_the_frontier_kl_is_the_mean_log_ratio_of_exactly_the_sampled_tokens():
     assert point.kl == pytest.approx(sum(log_ratios) / len(log_ratios), abs=1e-4)
 
 
-def test_best_of_n_takes_the_best_of_the_first_n_samples_and_the_analytic_kl():
+def test_best_of_n_takes_the_best_of_each_disjoint_group_of_n_samples():
     rewards = torch.tensor([[0.1, 0.9, -0.5, 0.3], [-0.2, -0.4, 0.8, 0.0]], dtype=torch.float64)
-    points = best_of_n(rewards, (1, 2, 4))
-    assert points[1].reward == pytest.approx((0.1 - 0.2) / 2) and points[1].kl == 0.0
-    assert points[2].reward == pytest.approx((0.9 - 0.2) / 2) and points[2].kl == pytest.approx(math.log(2) - 0.5)
-    assert points[4].reward == pytest.approx((0.9 + 0.8) / 2) and points[4].kl == pytest.approx(math.log(4) - 0.75)
+    maxima = best_of_n(rewards, (1, 2, 4))
+    assert torch.equal(maxima[1], rewards)  # best-of-1 is the samples themselves
+    assert maxima[2].tolist() == [[0.9, 0.3], [-0.2, 0.8]]
+    assert maxima[4].tolist() == [[0.9], [0.8]]
+    assert best_of_n_kl(1) == 0.0 and best_of_n_kl(4) == pytest.approx(math.log(4) - 0.75)
+    with pytest.raises(ValueError, match="multiple of 3"):
+        best_of_n(rewards, (3,))
 
 
 def test_prefixes_are_two_to_eight_tokens_of_their_review():
@@ -111,18 +114,34 @@ def test_sft_batches_mask_padding_out_of_the_labels_and_end_a_review_with_eos_on
     assert rows == {text["abcdef"][:4], text["xy"] + eos, text["abcd"] + eos, text["longer text here"][:4]}
 
 
-def test_the_table_has_a_row_per_run_with_its_last_and_best_point():
+def test_the_table_has_a_row_per_run_and_seed_with_intervals_and_the_checks():
+    point = {"reward": 0.5, "reward_ci": [0.4, 0.6], "kl": 1.0, "kl_ci": [0.8, 1.3]}
     results = {
-        "reference": {"reward": 0.1, "kl": 0.0},
-        "best_of_n": [{"n": 2, "reward": 0.3, "kl": 0.19}],
+        "environment": {"trl": "1.16.0"},
+        "reference": [{"seed": 0, "reward": 0.1, "reward_ci": [0.0, 0.2], "kl": 0.0}],
+        "best_of_n": [{"seed": 0, "n": 2, "reward": 0.3, "reward_ci": [0.2, 0.35], "kl": 0.19}],
         "runs": [
             {
-                "name": "dpo-all b=0.1",
-                "family": "dpo (all pairs)",
-                "points": [{"step": 4, "reward": 0.5, "kl": 1.0}, {"step": 8, "reward": 0.4, "kl": 2.0}],
+                "name": "rloo b=0.05",
+                "family": "rloo",
+                "seed": 0,
+                "points": [{"step": 4, **point}, {"step": 8, **point, "reward": 0.4, "kl": 2.0, "kl_ci": [1.5, 2.5]}],
             }
         ],
+        "checks": [
+            {"seed": 0, "pi_ref_vs_best_of_1": {"difference": 0.0, "interval": [0.0, 0.0], "zero_inside": True}}
+        ],
+        "design_effect": {
+            "point": "seed 0 / rloo b=0.05 / step 8",
+            "reward": {"clustered_half_width": 0.1, "naive_half_width": 0.05, "design_effect": 4.0},
+            "kl": {"clustered_half_width": 0.5, "naive_half_width": 0.5, "design_effect": 1.0},
+        },
     }
     lines = table(results).splitlines()
-    assert "| dpo (all pairs) | dpo-all b=0.1 | 8 | +0.400 | 2.00 | +0.500 (1.00) |" in lines
-    assert "| best-of-N | N=2 | 0 | +0.300 | 0.19 | - |" in lines
+    assert (
+        "| RLOO (TRL 1.16.0) | rloo b=0.05 | 0 | 8 | +0.400 [+0.400, +0.600] | 2.00 [1.50, 2.50] | +0.500 (1.00, 4) |"
+        in lines
+    )
+    assert "| best-of-N (oracle) | N=2 | 0 | 0 | +0.300 [+0.200, +0.350] | 0.19 (analytic) | - |" in lines
+    assert any("pi ref vs best of 1" in line and "0 inside" in line for line in lines)
+    assert any("design effect 4.00" in line for line in lines)
