@@ -86,3 +86,17 @@ def test_an_existing_run_is_not_overwritten_and_resumes_only_with_its_settings(p
 def test_the_command_line_reports_a_configuration_mistake_with_exit_status_2(prompts_file, capsys):
     assert main(["rounds", f"prompts.path={prompts_file}", "temperature=0"]) == 2
     assert "temperature: Input should be greater than 0" in capsys.readouterr().err
+
+
+def test_every_rounds_key_is_documented():
+    from pathlib import Path
+
+    from prefopt.rounds.config import PromptsConfig, RoundsConfig, ScorerSpec
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "rounds.md").read_text()
+    keys = [*RoundsConfig.model_fields]
+    keys += [f"prompts.{key}" for key in PromptsConfig.model_fields] + [
+        f"scorer.{key}" for key in ScorerSpec.model_fields
+    ]
+    missing = [key for key in keys if key not in ("prompts", "scorer") and f"`{key}`" not in text]
+    assert not missing, f"undocumented rounds keys: {missing}"
