@@ -25,6 +25,10 @@ def __getattr__(name: str):
         from prefopt import api
 
         return getattr(api, name)
+    if name == "rounds":  # a callable package (prefopt.rounds(config)), loaded when first used
+        import importlib
+
+        return importlib.import_module("prefopt.rounds")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -46,5 +50,6 @@ __all__ = [
     "get_loss",
     "list_losses",
     "register_loss",
+    "rounds",
     "train",
 ]

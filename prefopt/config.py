@@ -314,7 +314,7 @@ def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
     return parsed
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
+def format_errors(error: ValidationError, source: str) -> str:
     lines = []
     for problem in error.errors():
         where = ".".join(str(p) for p in problem["loc"] if not str(p).startswith("function-after")) or "(top level)"
@@ -342,20 +342,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"configuration {path} must be a mapping at the top level")
         tree = loaded or {}
+    apply_overrides(tree, overrides or [])
+    if overrides:
+        source += " + overrides"
+    try:
+        return RunConfig.model_validate(tree)
+    except ValidationError as error:
+        raise ConfigError(format_errors(error, source)) from None
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> None:
+    """Set each ``key=value`` of ``overrides`` in the nested settings ``tree`` of a :class:`RunConfig`.
+
+    Raises:
+        ConfigError: an override not of the form key=value, or one that sets a key below a plain value.
+    """
     # a new loss name first: options given on the command line then belong to the loss it names
-    for key, value in sorted(parse_overrides(overrides or []), key=lambda item: item[0] != "loss.name"):
+    for key, value in sorted(parse_overrides(overrides), key=lambda item: item[0] != "loss.name"):
         if key.startswith("loss."):  # options of a loss given by name alone live in a mapping
             loss = tree.get("loss", RunConfig().loss)
             tree["loss"] = {"name": loss} if isinstance(loss, str) else loss
         if key == "loss.name" and isinstance(tree["loss"], dict) and tree["loss"].get("name") != value:
             tree["loss"] = {}  # the file's options were for the loss it named
         _set_dotted(tree, key, value)
-    if overrides:
-        source += " + overrides"
-    try:
-        return RunConfig.model_validate(tree)
-    except ValidationError as error:
-        raise ConfigError(_format_errors(error, source)) from None
 
 
 def dump_config(config: RunConfig) -> str:
@@ -378,4 +387,4 @@ def as_config(config: RunConfig | Mapping[str, Any] | str | Path) -> RunConfig:
     try:
         return RunConfig.model_validate(dict(config))
     except ValidationError as error:
-        raise ConfigError(_format_errors(error, "mapping")) from None
+        raise ConfigError(format_errors(error, "mapping")) from None

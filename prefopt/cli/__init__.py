@@ -1,5 +1,5 @@
 """The ``prefopt`` command line: ``train``, ``eval``, ``losses``, ``verify``, ``cache``, ``plot``, ``sample``,
-``score``, ``scorers``.
+``score``, ``scorers``, ``rounds``.
 
 Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its parser and sets
 ``handler`` (a function of the parsed arguments returning the exit code).
@@ -12,7 +12,7 @@ import importlib
 import os
 import sys
 
-SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "plot", "sample", "score", "scorers")
+SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "plot", "sample", "score", "scorers", "rounds")
 
 
 def build_parser() -> argparse.ArgumentParser:

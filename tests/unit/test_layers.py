@@ -24,6 +24,7 @@ LAYERS = (
     ("verify",),
     ("api",),
     ("experiments",),
+    ("rounds",),
     ("cli",),
     ("__init__",),
 )
