@@ -25,10 +25,10 @@ def __getattr__(name: str):
         from prefopt import api
 
         return getattr(api, name)
-    if name == "rounds":  # a callable package (prefopt.rounds(config)), loaded when first used
-        import importlib
+    if name in ("rounds", "RoundsResult"):
+        from prefopt import iterative
 
-        return importlib.import_module("prefopt.rounds")
+        return getattr(iterative, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -39,6 +39,7 @@ __all__ = [
     "LossOptions",
     "LossOutput",
     "RankedExample",
+    "RoundsResult",
     "RunResult",
     "Scores",
     "StepEnd",

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def rounds_command(args: argparse.Namespace) -> int:
     # imported here, as every subcommand does, so that the command line starts without loading transformers
-    from prefopt.rounds import load_rounds_config, rounds
+    from prefopt.iterative import load_rounds_config, rounds
 
     items = list(args.items)
     path = items.pop(0) if items and "=" not in items[0] else None

@@ -50,11 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def sample_command(args: argparse.Namespace) -> int:
     # imported here, as every subcommand does, so that the command line starts without loading transformers
+    from prefopt.atomic import write_jsonl
     from prefopt.config import ModelConfig
     from prefopt.model.load import load_model, load_tokenizer, resolve_source
     from prefopt.sampling import GenerationSettings, sample_completions
     from prefopt.sampling.checks import sampling_warnings
-    from prefopt.sampling.files import read_prompts, write_jsonl
+    from prefopt.sampling.files import read_prompts
 
     prompts = read_prompts(args.prompts)  # a bad prompt file fails before the model loads
     model_config = ModelConfig(path=args.model, dtype=args.dtype)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from prefopt.data.errors import BAD_JSON, EMPTY_TEXT, MISSING_FIELD, NO_EXAMPLES, WRONG_TYPE, PreferenceDataError
@@ -44,17 +40,3 @@ def read_prompt_rows(path: Path) -> list[tuple[int, dict]]:
 def read_prompts(path: Path) -> list[str | list]:
     """The ``prompt`` of every row of ``path`` (see :func:`read_prompt_rows`)."""
     return [row["prompt"] for _, row in read_prompt_rows(path)]
-
-
-def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
-    """Write ``rows`` as JSON Lines to a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from prefopt.atomic import write_jsonl
 from prefopt.data.errors import MISSING_FIELD, WRONG_TYPE, PreferenceDataError
 from prefopt.data.records import finished_flags
 from prefopt.sampling.checks import count_empty
-from prefopt.sampling.files import read_prompt_rows, write_jsonl
+from prefopt.sampling.files import read_prompt_rows
 from prefopt.scoring.catalogue import Scorer
 
 CHUNK = 256  # rows scored per scorer call

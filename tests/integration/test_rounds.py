@@ -19,9 +19,9 @@ from prefopt import quickstart
 from prefopt.config import load_config
 from prefopt.data.batch import collate
 from prefopt.engine.loop import Trainer
-from prefopt.rounds import load_rounds_config, rounds
-from prefopt.rounds.policies import ModelRef, load_policy
-from prefopt.rounds.run import generation_settings
+from prefopt.iterative import load_rounds_config, rounds
+from prefopt.iterative.policies import ModelRef, load_policy
+from prefopt.iterative.run import generation_settings
 from prefopt.sampling import sample_completions
 from prefopt.scoring import registry
 from prefopt.scoring.records import read_samples
@@ -138,7 +138,7 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 from prefopt.engine import loop
-from prefopt.rounds import load_rounds_config, rounds
+from prefopt.iterative import load_rounds_config, rounds
 from tests.integration.test_rounds import register_scorer
 
 marker, overrides = Path(sys.argv[1]), sys.argv[2:]

@@ -19,12 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-from prefopt.data.batch import TokenizedExample, collate
 from prefopt.experiments.sentiment.bootstrap import Bootstrap
-from prefopt.model.logprobs import choose_layout, sequence_logprobs
-from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions
-
-LOGPROB_BATCH = 8  # prompts per forward pass when scoring samples
+from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions, sample_log_probs
 
 
 @dataclass(frozen=True)
@@ -57,21 +53,6 @@ class FrontierPoint:
     def per_sample(self) -> dict:
         """The (P, K) arrays as nested lists, for the sidecar file."""
         return {"rewards": self.rewards.tolist(), "log_ratios": self.log_ratios.tolist()}
-
-
-def sample_log_probs(model, samples: list[PromptSamples], pad_token_id: int) -> torch.Tensor:
-    """(P, K) summed log-probs of every sampled completion's ids under ``model`` (EOS included where the
-    completion stopped; none is added to a cut one)."""
-    examples = [
-        TokenizedExample(str(i), s.prompt_ids, s.completion_ids, tuple(range(len(s.completion_ids))))
-        for i, s in enumerate(samples)
-    ]
-    rows, device, layout = [], next(model.parameters()).device, choose_layout(model)
-    with torch.no_grad():
-        for start in range(0, len(examples), LOGPROB_BATCH):
-            batch = collate(examples[start : start + LOGPROB_BATCH], pad_token_id).to(device)
-            rows.append(sequence_logprobs(model, batch, layout).summed.float())
-    return torch.cat(rows).cpu()
 
 
 def rewards_of(samples: list[PromptSamples], scorer) -> torch.Tensor:

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from accelerate import PartialState
 
+from prefopt.atomic import write_jsonl
 from prefopt.config import ModelConfig
 from prefopt.experiments.sentiment.bootstrap import Bootstrap, naive_half_width
 from prefopt.experiments.sentiment.environment import describe, environment
@@ -35,7 +36,6 @@ from prefopt.experiments.sentiment.sft import supervised_finetune
 from prefopt.experiments.sentiment.sizes import RLOO, ExperimentSize
 from prefopt.model.load import load_model, load_tokenizer, resolve_source
 from prefopt.sampling import GenerationSettings, sample_completions
-from prefopt.sampling.files import write_jsonl
 from prefopt.scoring import build_scorer
 from prefopt.scoring.records import score_rows
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from prefopt.data.errors import PreferenceDataError
-from prefopt.experiments.sentiment.frontier import best_of_n, best_of_n_kl, evaluate_policy, sample_log_probs
+from prefopt.experiments.sentiment.frontier import best_of_n, best_of_n_kl, evaluate_policy
 from prefopt.experiments.sentiment.imdb import prefixes, read_reviews
 from prefopt.experiments.sentiment.report import table
 from prefopt.experiments.sentiment.sft import review_batches
 from prefopt.model.load import byte_tokenizer
-from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions
+from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions, sample_log_probs
 from tests.conftest import make_tiny_llama
 
 

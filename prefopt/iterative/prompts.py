@@ -17,7 +17,7 @@ from prefopt.config import ConfigError
 from prefopt.data.errors import EMPTY_TEXT, MISSING_FIELD, NO_EXAMPLES, WRONG_TYPE, PreferenceDataError
 from prefopt.data.hub import open_dataset
 from prefopt.data.readers import open_sources
-from prefopt.rounds.config import PromptsConfig, RoundsConfig
+from prefopt.iterative.config import PromptsConfig, RoundsConfig
 
 Prompt = str | list
 

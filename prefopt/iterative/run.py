@@ -30,16 +30,16 @@ from typing import Any
 import yaml
 
 from prefopt.api import train
+from prefopt.atomic import write_json, write_jsonl, write_text
 from prefopt.config import ConfigError, RunConfig
-from prefopt.rounds.config import RoundsConfig, as_rounds_config, dump_rounds_config
-from prefopt.rounds.layout import RoundsDirectory, write_json, write_text
-from prefopt.rounds.measure import clustered_mean, kl_estimate
-from prefopt.rounds.policies import ModelRef, free_memory, load_policy, starting_model
-from prefopt.rounds.prompts import Prompt, PromptPlan, plan_prompts
-from prefopt.rounds.report import summary_table
+from prefopt.iterative.config import RoundsConfig, as_rounds_config, dump_rounds_config
+from prefopt.iterative.layout import RoundsDirectory
+from prefopt.iterative.measure import clustered_mean, kl_estimate
+from prefopt.iterative.policies import ModelRef, free_memory, load_policy, starting_model
+from prefopt.iterative.prompts import Prompt, PromptPlan, plan_prompts
+from prefopt.iterative.report import summary_table
 from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions
 from prefopt.sampling.checks import sampling_warnings
-from prefopt.sampling.files import write_jsonl
 from prefopt.scoring import Scorer, build_scorer
 from prefopt.scoring.records import read_samples, score_rows, scoring_warnings
 

@@ -12,11 +12,11 @@ import pytest
 from prefopt.cli import main
 from prefopt.config import ConfigError
 from prefopt.data.errors import PreferenceDataError
-from prefopt.rounds import load_rounds_config
-from prefopt.rounds.config import dump_rounds_config
-from prefopt.rounds.measure import clustered_mean
-from prefopt.rounds.prompts import plan_prompts
-from prefopt.rounds.run import rounds
+from prefopt.iterative import load_rounds_config
+from prefopt.iterative.config import dump_rounds_config
+from prefopt.iterative.measure import clustered_mean
+from prefopt.iterative.prompts import plan_prompts
+from prefopt.iterative.run import rounds
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_the_command_line_reports_a_configuration_mistake_with_exit_status_2(pro
 def test_every_rounds_key_is_documented():
     from pathlib import Path
 
-    from prefopt.rounds.config import PromptsConfig, RoundsConfig, ScorerSpec
+    from prefopt.iterative.config import PromptsConfig, RoundsConfig, ScorerSpec
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "rounds.md").read_text()
     keys = [*RoundsConfig.model_fields]

@@ -14,8 +14,8 @@ import torch
 from accelerate import PartialState
 
 from prefopt.config import RunConfig
+from prefopt.iterative.layout import RoundsDirectory
 from prefopt.model.load import load_model, load_tokenizer, resolve_source
-from prefopt.rounds.layout import RoundsDirectory
 from prefopt.run.directory import TEMPORARY, remove_tree
 
 

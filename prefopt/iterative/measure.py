@@ -13,8 +13,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from prefopt.experiments.sentiment.frontier import sample_log_probs
-from prefopt.sampling import PromptSamples
+from prefopt.sampling import PromptSamples, sample_log_probs
 
 
 def clustered_mean(scores: Sequence[Sequence[float]]) -> dict[str, float | None]:

@@ -18,12 +18,8 @@ Every file is written under a temporary name and renamed when complete.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from prefopt.run.directory import RunDirectory
 
@@ -77,21 +73,3 @@ class RoundsDirectory:
     def round(self, number: int) -> RoundDirectory:
         """``round-NN`` of round ``number`` (1-based)."""
         return RoundDirectory(self.root / f"round-{number:02d}")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, value: Any) -> None:
-    """``value`` as indented JSON, written atomically (:func:`write_text`)."""
-    write_text(path, json.dumps(value, indent=2, ensure_ascii=False) + "\n")
