@@ -55,6 +55,9 @@ class ModelConfig(_Section):
         description="each prompt computed once for its responses, several examples per row (4D attention mask), "
         "where the model takes such masks; False: one padded row per (prompt, response)",
     )
+    pack_tokens: int | None = Field(None, gt=0, description="token budget of a packed row; None: the longest example")
+    chunked_head: bool | Literal["auto"] = Field("auto", description="head in chunks of positions (no full logits)")
+    head_chunk_positions: int = Field(1024, gt=0, description="positions per chunk of the chunked head")
     lora: LoraConfig | None = Field(None, description="train LoRA adapters (needs peft); reference = adapters off")
 
 

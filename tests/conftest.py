@@ -9,7 +9,8 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from tests.hub_cache import offline_hub  # noqa: F401  (a fixture for the whole suite)
 
 
-def make_tiny_llama(vocab_size: int = 64, seed: int = 0) -> LlamaForCausalLM:
+def make_tiny_llama(vocab_size: int = 64, seed: int = 0, *, tied: bool = False) -> LlamaForCausalLM:
+    """A 2-layer Llama; ``tied``: the output head shares the input embedding's weight."""
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=32,
@@ -18,6 +19,7 @@ def make_tiny_llama(vocab_size: int = 64, seed: int = 0) -> LlamaForCausalLM:
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=256,
+        tie_word_embeddings=tied,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

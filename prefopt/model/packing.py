@@ -4,7 +4,8 @@ One example becomes one segment: its prompt, then each of its responses. A 4D at
 token see the earlier tokens of its prompt and every response token see the whole prompt and the earlier tokens of
 its own response, nothing else; position ids restart after the prompt for each response, so a response token sits
 at the position it has in the plain row ``prompt + response``. Segments are packed first-fit, longest first, into
-rows as long as the longest segment, so a batch holds each prompt once and almost no padding. Every response
+rows of a token budget (at least the longest segment, which is the default budget), so a batch holds each prompt
+once; a budget above the longest segment lets short segments share rows and leaves less padding. Every response
 token is predicted from exactly the context it has in the plain layout, so log pi(y | x) (Rafailov et al. 2023,
 Eq. 7) is unchanged up to float rounding.
 """
@@ -67,12 +68,16 @@ def _first_fit(lengths: list[int], capacity: int) -> list[list[int]]:
     return rows
 
 
-def pack_batch(batch: Batch, mask_dtype: torch.dtype) -> PackedRows:
-    """Lay ``batch`` out as packed rows (see the module docstring); ``mask_dtype`` is the model's float dtype."""
+def pack_batch(batch: Batch, mask_dtype: torch.dtype, token_budget: int | None = None) -> PackedRows:
+    """Lay ``batch`` out as packed rows (see the module docstring); ``mask_dtype`` is the model's float dtype.
+
+    Rows hold segments up to ``max(token_budget, longest segment)`` tokens (None: the longest segment) and are as
+    long as the fullest row.
+    """
     segments = _segments(batch)
     lengths = [sum(len(piece) for piece in pieces) for pieces in segments]
-    rows = _first_fit(lengths, max(lengths))
-    width = max(lengths)
+    rows = _first_fit(lengths, max(max(lengths), token_budget or 0))
+    width = max(sum(lengths[b] for b in members) for members in rows)
     device = batch.prompt_ids.device
     shape = (len(rows), width)
     input_ids = torch.full(shape, int(batch.prompt_ids[0, -1]), dtype=torch.long)

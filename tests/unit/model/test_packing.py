@@ -36,19 +36,28 @@ def _examples(slots: int, *, ties: bool, seed: int = 0) -> list[TokenizedExample
     return examples
 
 
-def _both_layouts(model, batch, token_level=False):
-    packed = sequence_logprobs(model, batch, Layout.PACKED, token_level=token_level)
+def _both_layouts(model, batch, token_level=False, pack_tokens=None):
+    packed = sequence_logprobs(model, batch, Layout(packed=True, pack_tokens=pack_tokens), token_level=token_level)
     padded = sequence_logprobs(model, batch, Layout.PADDED, token_level=token_level)
     return packed, padded
 
 
+def _assert_rows_are_shared(batch, pack_tokens):
+    """``pack_tokens`` puts examples that the default budget gives rows of their own into shared rows."""
+    if pack_tokens is not None:
+        shared, alone = pack_batch(batch, torch.float32, pack_tokens), pack_batch(batch, torch.float32)
+        assert shared.input_ids.shape[0] < alone.input_ids.shape[0]
+
+
 @pytest.mark.parametrize("slots", [2, 4])
 @pytest.mark.parametrize("ties", [False, True])
-def test_packed_log_probs_equal_the_padded_ones(slots, ties):
+@pytest.mark.parametrize("pack_tokens", [None, 64])
+def test_packed_log_probs_equal_the_padded_ones(slots, ties, pack_tokens):
     model = make_tiny_llama()
     batch = collate(_examples(slots, ties=ties), pad_token_id=0)
+    _assert_rows_are_shared(batch, pack_tokens)
     with torch.no_grad():
-        packed, padded = _both_layouts(model, batch, token_level=True)
+        packed, padded = _both_layouts(model, batch, token_level=True, pack_tokens=pack_tokens)
     assert torch.allclose(packed.token, padded.token, atol=1e-5, rtol=0)
     assert torch.allclose(packed.summed, padded.summed, atol=1e-5, rtol=0)
     assert torch.equal(packed.lengths, padded.lengths)
@@ -56,15 +65,17 @@ def test_packed_log_probs_equal_the_padded_ones(slots, ties):
 
 
 @pytest.mark.parametrize(("slots", "loss_name"), [(2, "dpo"), (4, "plackett_luce")])
-def test_packed_loss_and_gradients_equal_the_padded_ones(slots, loss_name):
+@pytest.mark.parametrize("pack_tokens", [None, 50])
+def test_packed_loss_and_gradients_equal_the_padded_ones(slots, loss_name, pack_tokens):
     model = make_tiny_llama()
     batch = collate(_examples(slots, ties=False, seed=1), pad_token_id=0)
+    _assert_rows_are_shared(batch, pack_tokens)
     loss = build_loss(loss_name)
     reference = torch.linspace(-30.0, -5.0, batch.valid.numel()).view_as(batch.valid.float())
 
     def loss_and_grads(packed: bool):
         model.zero_grad()
-        layout = Layout.PACKED if packed else Layout.PADDED
+        layout = Layout(packed=True, pack_tokens=pack_tokens) if packed else Layout.PADDED
         _, out = loss_step(model, batch, layout, loss, lambda b: reference.masked_fill(~b.valid, 0.0))
         out.loss.backward()
         return out.loss.detach(), [p.grad.clone() for p in model.parameters()]
@@ -101,6 +112,21 @@ def test_each_prompt_is_in_the_rows_once_and_rows_are_shared():
     # a kept position per response token except each response's last, plus one per prompt
     slots = sum(len(e.response_ids) for e in examples)
     assert int(rows.keep.sum()) == len(examples) + sum(map(len, (r for e in examples for r in e.response_ids))) - slots
+
+
+def test_a_token_budget_fills_rows_first_fit_longest_first():
+    lengths = (10, 8, 8, 8)  # segments: a 2-token prompt and two responses
+    examples = [
+        TokenizedExample(f"e{i}", (3, 4), (tuple(range(5, 5 + n // 2 - 1)), tuple(range(20, 20 + n - n // 2 - 1))), (0, 1))
+        for i, n in enumerate(lengths)
+    ]
+    batch = collate(examples, pad_token_id=0)
+    assert pack_batch(batch, torch.float32).input_ids.shape == (4, 10)  # no two fit in 10 tokens
+    assert pack_batch(batch, torch.float32, token_budget=5).input_ids.shape == (4, 10)  # below the longest
+    # budget 24: rows [10, 8] and [8, 8], as long as the fullest row
+    rows = pack_batch(batch, torch.float32, token_budget=24)
+    assert rows.input_ids.shape == (2, 18)
+    assert (rows.position_ids[1, 8:16] == rows.position_ids[1, :8]).all()  # positions restart per example
 
 
 def test_a_response_token_sees_its_prompt_and_its_own_response_only():
