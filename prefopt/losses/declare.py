@@ -54,6 +54,9 @@ class Declarations:
         target_margin: the margin m = h_w - h_l at which the per-pair loss, as a function of m, is smallest
             (IPO: 1 / (2 tau); cDPO: log((1 - eps) / eps) / beta), or None when the loss claims no finite
             minimiser. A function of the options like every declaration.
+        bounded_below: a number the loss never goes below, whatever the scores (0 for a negative log-likelihood,
+            a square or a KL divergence; a loose bound is fine), or None when the loss claims no lower bound
+            (rDPO's de-biased loss falls without limit).
     """
 
     needs_reference: bool = True
@@ -66,6 +69,7 @@ class Declarations:
     monotone: bool = True
     per_prompt: bool = True
     target_margin: float | None = None
+    bounded_below: float | None = None
 
 
 LossFunction = Callable[[Scores, Any], LossOutput]

@@ -19,7 +19,19 @@ from importlib import import_module
 from prefopt.verify.property import PROPERTIES
 
 # the modules in the order their properties run and are reported; each registers its properties on import
-MODULES = ("stability", "invariance", "reference", "lengths", "monotone", "margin", "bradley_terry", "ties")
+MODULES = (
+    "inputs",
+    "stability",
+    "bounds",
+    "invariance",
+    "reference",
+    "lengths",
+    "monotone",
+    "margin",
+    "bradley_terry",
+    "rewards",
+    "ties",
+)
 for _module in MODULES:
     import_module(f"{__name__}.{_module}")
 

@@ -19,8 +19,10 @@ def scratch_property():
 
 def test_properties_run_in_the_order_of_theory_section_8():
     assert list(PROPERTIES) == [
+        "inputs_unchanged",
         "finite_float32",
         "finite_bfloat16",
+        "bounded_below",
         "batch_mean",
         "batch_order",
         "k_padding",
@@ -36,6 +38,8 @@ def test_properties_run_in_the_order_of_theory_section_8():
         "uniform_policy",
         "k2_equals_dpo",
         "tabular_optimum",
+        "rewards_order",
+        "rewards_bradley_terry",
         "tie_symmetry",
         "breslow_ties",
     ]
