@@ -27,6 +27,7 @@ def _declarer(paired: bool):
         return Declarations(
             needs_reference=True,
             listwise=False,
+            bounded_below=0.0,  # the conservative logistic loss of each sorted position is >= 0
             # paired: only the within-pair margins are sorted, so a shift f(x) of one prompt changes nothing
             reward_difference=paired,
             bradley_terry=False,  # equals DPO only for a batch of one pair

@@ -17,7 +17,12 @@ class APOOptions(LossOptions):
     "apo_zero",
     options=APOOptions,
     declarations=Declarations(
-        needs_reference=True, listwise=False, reward_difference=False, bradley_terry=False, monotone=True
+        needs_reference=True,
+        listwise=False,
+        bounded_below=0.0,  # (1 - sigma) + sigma >= 0
+        reward_difference=False,
+        bradley_terry=False,
+        monotone=True,
     ),
 )
 def apo_zero(scores: Scores, options: APOOptions) -> LossOutput:
@@ -39,6 +44,7 @@ def apo_zero(scores: Scores, options: APOOptions) -> LossOutput:
     declarations=Declarations(
         needs_reference=True,
         listwise=False,
+        bounded_below=0.0,  # sigma + (1 - sigma) >= 0
         reward_difference=False,
         bradley_terry=False,
         monotone=False,  # it lowers the chosen likelihood on purpose

@@ -19,6 +19,7 @@ class BCOOptions(LossOptions):
     declarations=Declarations(
         needs_reference=True,
         listwise=False,
+        bounded_below=0.0,  # two -log sigma terms
         # delta couples the prompts of a batch: shifting one prompt's log-probs moves every prompt's loss, and
         # raising r_w also raises delta, which can raise the batch's loss
         reward_difference=False,

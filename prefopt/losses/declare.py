@@ -59,6 +59,9 @@ class Declarations:
         claims: free-form names of further properties the loss claims, for the properties that a plugin ships
             beside its loss (entry-point group ``prefopt.properties``); a property whose skip rule is
             ``unless_claimed(name)`` runs on the losses that list ``name`` here.
+        bounded_below: a number the loss never goes below, whatever the scores (0 for a negative log-likelihood,
+            a square or a KL divergence; a loose bound is fine), or None when the loss claims no lower bound
+            (rDPO's de-biased loss falls without limit).
     """
 
     needs_reference: bool = True
@@ -72,6 +75,7 @@ class Declarations:
     per_prompt: bool = True
     target_margin: float | None = None
     claims: frozenset[str] = frozenset()
+    bounded_below: float | None = None
 
 
 #: ``function(scores, options) -> LossOutput`` with ``loss`` (B,) per prompt, or (N,) per pair for a pairwise loss

@@ -23,6 +23,7 @@ class DiscoPOPOptions(LossOptions):
     declarations=Declarations(
         needs_reference=True,
         listwise=False,
+        bounded_below=0.0,  # a gated mixture of -log sigma and exp, both >= 0
         reward_difference=True,
         bradley_terry=False,
         # non-convex and not monotone: near z = 0 the gate's slope 1/(4 tau) makes the loss rise with z

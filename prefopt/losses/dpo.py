@@ -33,6 +33,7 @@ def _declare(options: DPOOptions) -> Declarations:
         needs_reference=not options.reference_free,
         length_normalized=options.length_normalize,
         listwise=False,
+        bounded_below=0.0,  # -log sigma(.) >= 0, and with smoothing a mixture of two such terms
         # h_w / |y_w| - h_l / |y_l| moves when f(x) is added to both log-probs of responses of unequal length
         reward_difference=standard and not options.length_normalize,
         bradley_terry=standard and not smoothed and not options.length_normalize,

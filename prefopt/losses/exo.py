@@ -23,6 +23,7 @@ def _declare(options: EXOOptions) -> Declarations:
     return Declarations(
         needs_reference=True,
         listwise=False,
+        bounded_below=0.0,  # a KL divergence
         reward_difference=True,
         bradley_terry=False,
         monotone=False,  # the KL is minimal at sigma(beta d) = 1 - eps and rises beyond it

@@ -18,6 +18,7 @@ def _declare(options: HingeOptions) -> Declarations:
     return Declarations(
         needs_reference=not options.reference_free,
         listwise=False,
+        bounded_below=0.0,  # max(0, .) >= 0
         reward_difference=True,
         bradley_terry=False,
         monotone=True,

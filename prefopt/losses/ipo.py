@@ -25,6 +25,7 @@ def _declare(options: IPOOptions) -> Declarations:
         needs_reference=True,
         length_normalized=average,
         listwise=False,
+        bounded_below=0.0,  # a square
         reward_difference=not average,
         bradley_terry=False,
         monotone=False,  # the square rises again once the margin passes 1 / (2 tau)

@@ -19,6 +19,7 @@ class NCAOptions(LossOptions):
     declarations=Declarations(
         needs_reference=True,
         listwise=False,
+        bounded_below=0.0,  # three -log sigma terms
         reward_difference=False,  # reads r_w and r_l on their own, not only r_w - r_l
         bradley_terry=False,
         monotone=False,  # d/dr_w = 1.5 sigma(r_w) - 1 > 0 once r_w > log 2

@@ -30,6 +30,7 @@ def _declare(options: PlackettLuceOptions) -> Declarations:
         needs_reference=not options.reference_free,
         length_normalized=options.length_normalize,
         listwise=True,
+        bounded_below=0.0,  # a negative log-likelihood
         accepts_ties=options.ties == "breslow",
         reward_difference=not options.length_normalize,
         bradley_terry=not options.length_normalize,

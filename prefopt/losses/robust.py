@@ -22,6 +22,8 @@ def _declare(options: RobustOptions) -> Declarations:
         listwise=False,
         reward_difference=True,
         bradley_terry=options.label_smoothing == 0,
+        # with eps > 0 the flipped term -eps * l(-beta d) falls without limit as d grows; at eps = 0 this is DPO
+        bounded_below=0.0 if options.label_smoothing == 0 else None,
         monotone=True,
     )
 

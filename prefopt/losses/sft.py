@@ -18,6 +18,7 @@ def _declare(options: SFTOptions) -> Declarations:
         needs_reference=False,
         length_normalized=options.length_normalize,
         listwise=True,
+        bounded_below=0.0,  # -log pi >= 0
         reward_difference=False,
         bradley_terry=False,
         monotone=True,

@@ -18,6 +18,7 @@ class SPPOOptions(LossOptions):
     declarations=Declarations(
         needs_reference=True,
         listwise=False,
+        bounded_below=0.0,  # a sum of squares
         reward_difference=False,  # each log-ratio has its own target
         bradley_terry=False,
         monotone=False,  # the square rises again once h_w passes 1 / (2 beta)

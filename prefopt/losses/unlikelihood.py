@@ -24,6 +24,7 @@ class UnlikelihoodOptions(LossOptions):
         needs_reference=False,
         needs_token_logps=True,
         listwise=False,
+        bounded_below=0.0,  # -log p(w_t) >= 0 and -log(1 - p(l_t)) >= 0
         reward_difference=False,
         bradley_terry=False,
         monotone=True,
@@ -35,12 +36,14 @@ def unlikelihood(scores: Scores, options: UnlikelihoodOptions) -> LossOutput:
     Welleck et al. 2019, "Neural Text Generation with Unlikelihood Training", arXiv 1908.04319, used as a
     baseline by Rafailov et al. 2023 (arXiv 2305.18290, section 6). Reads the token-level log-probs
     ``token_policy`` (N, 2, T) under ``token_mask`` (N, 2, T); column 0 chosen. log(1 - p) is computed from
-    log p as log1mexp(log p), with p clamped to at most 1 - 1e-5. Returns (N,) losses and, as rewards, the
-    summed response log-probs (N, 2).
+    log p as log1mexp(log p), with p clamped to at most 1 - 1e-5. Returns (N,) losses and the rewards (N, 2)
+    r(y) = sum_t log p(y_t) - alpha * sum_t log(1 - p(y_t)), for which exchanging the two responses changes
+    the loss by exactly r_w - r_l: the loss prefers the order of the higher reward.
     """
     token, mask = scores.token_policy, scores.token_mask  # (N, 2, T)
-    chosen = -token[:, 0].masked_fill(~mask[:, 0], 0.0).sum(dim=1)  # (N,)
-    log_not = log1mexp(token[:, 1].clamp(max=math.log(MAX_PROB)))  # (N, T) log(1 - p(l_t))
-    rejected = -log_not.masked_fill(~mask[:, 1], 0.0).sum(dim=1)  # (N,)
-    rewards = token.masked_fill(~mask, 0.0).sum(dim=2)  # (N, 2)
-    return LossOutput(loss=chosen + options.alpha * rejected, rewards=rewards.detach())
+    log_p = token.masked_fill(~mask, 0.0).sum(dim=2)  # (N, 2) sum_t log p(y_t)
+    log_not = log1mexp(token.clamp(max=math.log(MAX_PROB)))  # (N, 2, T) log(1 - p(y_t))
+    log_not = log_not.masked_fill(~mask, 0.0).sum(dim=2)  # (N, 2)
+    loss = -log_p[:, 0] - options.alpha * log_not[:, 1]  # (N,)
+    rewards = log_p - options.alpha * log_not
+    return LossOutput(loss=loss, rewards=rewards.detach())

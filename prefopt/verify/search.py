@@ -1,5 +1,6 @@
-"""What every property check shares: the search budget, hypothesis's search for a counterexample, and
-float64 comparisons of loss values.
+"""What every property check shares: the search budget, hypothesis's search for a counterexample (over the
+scores and, with :func:`holds_over_options`, over the loss's own numeric options), and float64 comparisons of
+loss values.
 
 Exact comparisons run in float64 with relative tolerance 1e-7.
 """
@@ -8,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from prefopt.losses import Loss
 from prefopt.verify.cases import Case, cases
+from prefopt.verify.options import option_draws, with_options
 
 EXACT_MAGNITUDE = 100.0  # log-prob range for comparisons against formulas (float64)
 
@@ -62,6 +65,22 @@ def holds(strategy: st.SearchStrategy, test: Callable[[object], None], budget: B
             raise
         what = str(error) if isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
         raise Counterexample(f"{what}\nsmallest counterexample: {failing[-1]!r}") from error
+
+
+def holds_over_options(
+    loss: Loss, strategy: st.SearchStrategy, test: Callable[[Loss, Any], None], budget: Budget
+) -> None:
+    """Run ``test(drawn_loss, example)`` on examples of ``strategy`` and draws of the loss's unpinned numeric
+    options (:func:`~prefopt.verify.options.option_draws`); the counterexample shows the drawn options first.
+
+    The drawn losses make the same claims as ``loss``, so ``strategy`` may be built from ``loss``'s declarations.
+    """
+
+    def test_drawn(example: tuple[dict[str, Any], Any]) -> None:
+        values, inner = example
+        test(with_options(loss, values), inner)
+
+    holds(st.tuples(option_draws(loss), strategy), test_drawn, budget)
 
 
 def exact_cases(loss: Loss, **kwargs) -> st.SearchStrategy[Case]:

@@ -9,9 +9,9 @@ holds or raises :class:`~prefopt.verify.search.Violation`. Hypothesis-based chec
 
 Each module of this package defines its properties with :func:`~prefopt.verify.property.register_property`, in
 definition order; :data:`MODULES` imports the modules in the order the properties run and are reported:
-stability (§8.6), batch invariances (§8.7), the reference and reward differences (§8.3, §8.11), length
-normalisation (§8.9), monotonicity (§8.5), target margins (§8.10), Bradley-Terry (§8.1, §8.2, §8.4, §8.8),
-ties (§8.12).
+inputs left alone (§8.13), stability (§8.6), lower bounds (§8.14), batch invariances (§8.7), the reference and
+reward differences (§8.3, §8.11), length normalisation (§8.9), monotonicity (§8.5), target margins (§8.10),
+Bradley-Terry (§8.1, §8.2, §8.4, §8.8), the rewards returned (§8.15, §8.16), ties (§8.12).
 
 Notation: h = log pi_theta - log pi_ref (log pi_theta alone for reference-free losses), w the best response of a
 pair and l the other, beta the loss's ``beta`` option.
@@ -20,7 +20,19 @@ pair and l the other, beta the loss's ``beta`` option.
 from importlib import import_module
 
 # the modules in the order their properties run and are reported; each defines its properties on import
-MODULES = ("stability", "invariance", "reference", "lengths", "monotone", "margin", "bradley_terry", "ties")
+MODULES = (
+    "inputs",
+    "stability",
+    "bounds",
+    "invariance",
+    "reference",
+    "lengths",
+    "monotone",
+    "margin",
+    "bradley_terry",
+    "rewards",
+    "ties",
+)
 for _module in MODULES:
     import_module(f"{__name__}.{_module}")
 

@@ -16,7 +16,15 @@ from prefopt.losses import Loss
 from prefopt.verify.bandit import check_tabular_optimum
 from prefopt.verify.cases import Case, Row
 from prefopt.verify.property import register_property
-from prefopt.verify.search import EXACT_MAGNITUDE, Budget, Violation, exact_cases, expect_close, holds, loss_value
+from prefopt.verify.search import (
+    EXACT_MAGNITUDE,
+    Budget,
+    Violation,
+    exact_cases,
+    expect_close,
+    holds_over_options,
+    loss_value,
+)
 
 
 def beta_of(loss: Loss) -> float:
@@ -47,12 +55,11 @@ def skip_bradley_terry(loss: Loss) -> str | None:
     skip=skip_bradley_terry,
 )
 def bradley_terry_value(loss: Loss, budget: Budget) -> None:
-    beta = beta_of(loss)
+    def test(drawn: Loss, case: Case) -> None:
+        expected = dpo_value(case, beta_of(drawn))
+        expect_close(loss_value(drawn, case), expected, "loss vs -log sigma(beta*(h_w - h_l))")
 
-    def test(case: Case) -> None:
-        expect_close(loss_value(loss, case), dpo_value(case, beta), "loss vs -log sigma(beta*(h_w - h_l))")
-
-    holds(exact_cases(loss, slots=(2, 2)), test, budget)
+    holds_over_options(loss, exact_cases(loss, slots=(2, 2)), test, budget)
 
 
 @register_property(
@@ -61,11 +68,10 @@ def bradley_terry_value(loss: Loss, budget: Budget) -> None:
     skip=skip_bradley_terry,
 )
 def bradley_terry_gradient(loss: Loss, budget: Budget) -> None:
-    beta = beta_of(loss)
-
-    def test(case: Case) -> None:
+    def test(drawn: Loss, case: Case) -> None:
+        beta = beta_of(drawn)
         scores, leaf = case.scores(grad=True)
-        (loss(scores).loss * case.batch_size).backward()  # per-example derivatives of the mean
+        (drawn(scores).loss * case.batch_size).backward()  # per-example derivatives of the mean
         h = scores.log_ratio().detach()
         weight = torch.sigmoid(beta * h[:, 1] - beta * h[:, 0])  # (B,) w = sigma(beta h_l - beta h_w)
         expected = torch.stack([-beta * weight, beta * weight], dim=1)
@@ -74,7 +80,7 @@ def bradley_terry_gradient(loss: Loss, budget: Budget) -> None:
                 f"d loss / d (policy_w, policy_l) = {leaf.grad.tolist()}, App. A.4 gives {expected.tolist()}"
             )
 
-    holds(exact_cases(loss, slots=(2, 2)), test, budget)
+    holds_over_options(loss, exact_cases(loss, slots=(2, 2)), test, budget)
 
 
 @register_property(
@@ -85,7 +91,7 @@ def bradley_terry_gradient(loss: Loss, budget: Budget) -> None:
 def uniform_policy(loss: Loss, budget: Budget) -> None:
     listwise = loss.declarations.listwise
 
-    def test(case: Case) -> None:
+    def test(drawn: Loss, case: Case) -> None:
         def zero_ratio(row: Row) -> Row:  # pi_theta = pi_ref, or equal log-probs without a reference
             if row.reference is not None:
                 return replace(row, policy=row.reference)
@@ -94,9 +100,9 @@ def uniform_policy(loss: Loss, budget: Budget) -> None:
         at_reference = case.map_rows(zero_ratio)
         slots = case.rows[0].num_slots
         expected = math.lgamma(slots + 1) if listwise else math.log(2.0)
-        expect_close(loss_value(loss, at_reference), expected, f"loss at h = 0 with K={slots}")
+        expect_close(loss_value(drawn, at_reference), expected, f"loss at h = 0 with K={slots}")
 
-    holds(exact_cases(loss, slots=(2, 6) if listwise else (2, 2)), test, budget)
+    holds_over_options(loss, exact_cases(loss, slots=(2, 6) if listwise else (2, 2)), test, budget)
 
 
 def _skip_k2_equals_dpo(loss: Loss) -> str | None:
@@ -110,15 +116,15 @@ def _skip_k2_equals_dpo(loss: Loss) -> str | None:
 )
 def k2_equals_dpo(loss: Loss, budget: Budget) -> None:
     """L_PL at K = 2 is L_DPO (App. A.3) also where the engine pads a 2-response prompt to a batch's wider K."""
-    beta = beta_of(loss)
 
-    def test(example: tuple[Case, int, float]) -> None:
+    def test(drawn: Loss, example: tuple[Case, int, float]) -> None:
         case, extra, pad_value = example
         scores, _ = case.scores(extra_slots=extra, pad_value=pad_value)
-        expect_close(float(loss(scores).loss), dpo_value(case, beta), f"loss with {extra} padding slots vs DPO at K=2")
+        expected = dpo_value(case, beta_of(drawn))
+        expect_close(float(drawn(scores).loss), expected, f"loss with {extra} padding slots vs DPO at K=2")
 
     strategy = st.tuples(exact_cases(loss, slots=(2, 2)), st.integers(0, 2), st.floats(-EXACT_MAGNITUDE, 0.0))
-    holds(strategy, test, budget)
+    holds_over_options(loss, strategy, test, budget)
 
 
 @register_property(

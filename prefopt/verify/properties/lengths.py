@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from prefopt.losses import Loss
 from prefopt.verify.cases import Case, Row
 from prefopt.verify.property import register_property
-from prefopt.verify.search import Budget, exact_cases, expect_close, holds, loss_value
+from prefopt.verify.search import Budget, exact_cases, expect_close, holds_over_options, loss_value
 
 MAX_SLOPE = 10.0  # c is drawn from [-MAX_SLOPE, 0], so the moved log-probs stay <= 0
 
@@ -44,15 +44,15 @@ def _skip_length_normalization(loss: Loss) -> str | None:
     skip=_skip_length_normalization,
 )
 def length_normalization(loss: Loss, budget: Budget) -> None:
-    def test(example: tuple[Case, tuple[tuple[float, ...], ...]]) -> None:
+    def test(drawn: Loss, example: tuple[Case, tuple[tuple[float, ...], ...]]) -> None:
         case, slopes = example
         moved = Case(tuple(add_per_token(row, c) for row, c in zip(case.rows, slopes, strict=True)))
         expect_close(
-            loss_value(loss, moved), loss_value(loss, case), f"loss after adding c*|y|, c = {slopes}, to both sides"
+            loss_value(drawn, moved), loss_value(drawn, case), f"loss after adding c*|y|, c = {slopes}, to both sides"
         )
 
     slope = st.floats(-MAX_SLOPE, 0.0)
     strategy = exact_cases(loss).flatmap(
         lambda case: st.tuples(st.just(case), st.tuples(*[st.tuples(*[slope] * row.num_slots) for row in case.rows]))
     )
-    holds(strategy, test, budget)
+    holds_over_options(loss, strategy, test, budget)

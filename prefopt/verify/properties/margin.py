@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from prefopt.losses import Declarations, Loss
 from prefopt.verify.cases import Case, Row
 from prefopt.verify.property import register_property
-from prefopt.verify.search import Budget, Violation, holds, loss_value
+from prefopt.verify.search import Budget, Violation, holds_over_options, loss_value
 
 # offsets from m*, as fractions of max(1, |m*|), at which every example compares g with g(m*)
 OFFSETS = (1e-3, 1e-2, 0.1, 0.5, 1.0, 3.0)
@@ -43,17 +43,16 @@ def _skip_target_margin(loss: Loss) -> str | None:
     skip=_skip_target_margin,
 )
 def target_margin(loss: Loss, budget: Budget) -> None:
-    declarations = loss.declarations
-    target = declarations.target_margin
-    scale = max(1.0, abs(target))
-    grid = [sign * scale * fraction for fraction in OFFSETS for sign in (1.0, -1.0)]
-
-    def test(example: tuple[float, float, float]) -> None:
-        level, reference_level, drawn = example
-        at_target = loss_value(loss, pair_at_margin(declarations, target, level, reference_level))
-        for offset in [*grid, drawn]:
+    def test(drawn: Loss, example: tuple[float, float, float]) -> None:
+        level, reference_level, fraction = example
+        declarations = drawn.declarations
+        target = declarations.target_margin
+        scale = max(1.0, abs(target))
+        grid = [sign * scale * offset for offset in OFFSETS for sign in (1.0, -1.0)]
+        at_target = loss_value(drawn, pair_at_margin(declarations, target, level, reference_level))
+        for offset in [*grid, fraction * scale]:
             margin = target + offset
-            value = loss_value(loss, pair_at_margin(declarations, margin, level, reference_level))
+            value = loss_value(drawn, pair_at_margin(declarations, margin, level, reference_level))
             if value < at_target - 1e-9 * (1.0 + abs(at_target)):
                 raise Violation(
                     f"the loss is {value!r} at margin {margin!r}, below {at_target!r} at the declared "
@@ -61,4 +60,4 @@ def target_margin(loss: Loss, budget: Budget) -> None:
                 )
 
     levels = st.floats(0.0, MAX_LEVEL)
-    holds(st.tuples(levels, levels, st.floats(-3.0 * scale, 3.0 * scale)), test, budget)
+    holds_over_options(loss, st.tuples(levels, levels, st.floats(-3.0, 3.0)), test, budget)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from prefopt.losses import Loss
 from prefopt.verify.cases import Case, Row
 from prefopt.verify.property import register_property, unless_declared
-from prefopt.verify.search import Budget, Violation, exact_cases, holds, loss_value
+from prefopt.verify.search import Budget, Violation, exact_cases, holds_over_options, loss_value
 
 
 @register_property(
@@ -19,7 +19,7 @@ from prefopt.verify.search import Budget, Violation, exact_cases, holds, loss_va
     skip=unless_declared("monotone"),
 )
 def monotone(loss: Loss, budget: Budget) -> None:
-    def test(example: tuple[Case, float]) -> None:
+    def test(drawn: Loss, example: tuple[Case, float]) -> None:
         case, fraction = example
 
         def raise_best(row: Row) -> Row:
@@ -29,8 +29,8 @@ def monotone(loss: Loss, budget: Budget) -> None:
             best = tuple(t * scale for t in row.tokens[0])
             return replace(row, policy=(math.fsum(best), *row.policy[1:]), tokens=(best, *row.tokens[1:]))
 
-        before, after = loss_value(loss, case), loss_value(loss, case.map_rows(raise_best))
+        before, after = loss_value(drawn, case), loss_value(drawn, case.map_rows(raise_best))
         if after > before + 1e-9 * (1.0 + abs(before)):
             raise Violation(f"raising the best response's log-prob raised the loss from {before!r} to {after!r}")
 
-    holds(st.tuples(exact_cases(loss), st.floats(0.0, 1.0)), test, budget)
+    holds_over_options(loss, st.tuples(exact_cases(loss), st.floats(0.0, 1.0)), test, budget)

@@ -19,7 +19,7 @@ from prefopt.verify.search import (
     close,
     exact_cases,
     expect_close,
-    holds,
+    holds_over_options,
     loss_value,
 )
 
@@ -63,12 +63,12 @@ def reference_ignored(loss: Loss, budget: Budget) -> None:
     """A reference-free loss may be trained next to one that needs pi_ref (a weighted sum), and then receives
     the reference log-probs too: it must not read them (e.g. through ``Scores.log_ratio()``)."""
 
-    def test(example: tuple[Case, tuple[tuple[float, ...], ...]]) -> None:
+    def test(drawn: Loss, example: tuple[Case, tuple[tuple[float, ...], ...]]) -> None:
         case, references = example
         given = Case(tuple(replace(row, reference=ref) for row, ref in zip(case.rows, references, strict=True)))
         without, without_leaf = case.scores(grad=True)
         with_reference, with_leaf = given.scores(grad=True)
-        value_without, value_with = loss(without).loss, loss(with_reference).loss
+        value_without, value_with = drawn(without).loss, drawn(with_reference).loss
         expect_close(float(value_with.detach()), float(value_without.detach()), "loss with a reference vs with None")
         value_without.backward()
         value_with.backward()
@@ -83,7 +83,7 @@ def reference_ignored(loss: Loss, budget: Budget) -> None:
             st.just(case), st.tuples(*[log_probs(EXACT_MAGNITUDE, row.num_slots) for row in case.rows])
         )
     )
-    holds(strategy, test, budget)
+    holds_over_options(loss, strategy, test, budget)
 
 
 def _probe_case(loss: Loss, generator: torch.Generator) -> Case:
@@ -105,7 +105,7 @@ def _probe_case(loss: Loss, generator: torch.Generator) -> Case:
 def _check_shift(loss: Loss, budget: Budget, target: str) -> None:
     """Add f(x) <= 0 (so shifted log-probs stay log-probs) to every ``target`` log-prob of prompt x."""
 
-    def test(example: tuple[Case, list[float]]) -> None:
+    def test(drawn: Loss, example: tuple[Case, list[float]]) -> None:
         case, shifts = example
 
         def move(index_row):
@@ -114,10 +114,10 @@ def _check_shift(loss: Loss, budget: Budget, target: str) -> None:
             return shift_row(row, f if target == "policy" else 0.0, f if target == "reference" else 0.0)
 
         moved = Case(tuple(move(item) for item in enumerate(case.rows)))
-        expect_close(loss_value(loss, moved), loss_value(loss, case), f"loss after adding f(x)={shifts} to {target}")
+        expect_close(loss_value(drawn, moved), loss_value(drawn, case), f"loss after adding f(x)={shifts} to {target}")
 
     strategy = st.tuples(exact_cases(loss), st.lists(st.floats(-10.0, 0.0), min_size=3, max_size=3))
-    holds(strategy, test, budget)
+    holds_over_options(loss, strategy, test, budget)
 
 
 def _skip_shift_policy(loss: Loss) -> str | None:

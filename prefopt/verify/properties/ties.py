@@ -17,7 +17,7 @@ from prefopt.losses import Loss
 from prefopt.verify.cases import Case, Row, tied_cases
 from prefopt.verify.properties.bradley_terry import beta_of, skip_bradley_terry
 from prefopt.verify.property import register_property
-from prefopt.verify.search import EXACT_MAGNITUDE, Budget, expect_close, holds, loss_value
+from prefopt.verify.search import EXACT_MAGNITUDE, Budget, expect_close, holds_over_options, loss_value
 
 
 def permute_within_ties(row: Row, keys: list[int]) -> Row:
@@ -68,11 +68,11 @@ def _skip_tie_symmetry(loss: Loss) -> str | None:
     skip=_skip_tie_symmetry,
 )
 def tie_symmetry(loss: Loss, budget: Budget) -> None:
-    def test(example: tuple[Case, tuple[list[int], ...]]) -> None:
+    def test(drawn: Loss, example: tuple[Case, tuple[list[int], ...]]) -> None:
         case, keys = example
         permuted = Case(tuple(permute_within_ties(row, k) for row, k in zip(case.rows, keys, strict=True)))
         expect_close(
-            loss_value(loss, permuted), loss_value(loss, case), f"loss after reordering tied responses by {keys}"
+            loss_value(drawn, permuted), loss_value(drawn, case), f"loss after reordering tied responses by {keys}"
         )
 
     strategy = tied_cases(loss.declarations, magnitude=EXACT_MAGNITUDE).flatmap(
@@ -80,7 +80,7 @@ def tie_symmetry(loss: Loss, budget: Budget) -> None:
             st.just(case), st.tuples(*[st.permutations(list(range(row.num_slots))) for row in case.rows])
         )
     )
-    holds(strategy, test, budget)
+    holds_over_options(loss, strategy, test, budget)
 
 
 def _skip_breslow(loss: Loss) -> str | None:
@@ -93,11 +93,10 @@ def _skip_breslow(loss: Loss) -> str | None:
     skip=_skip_breslow,
 )
 def breslow_ties(loss: Loss, budget: Budget) -> None:
-    beta = beta_of(loss)
-
-    def test(case: Case) -> None:
+    def test(drawn: Loss, case: Case) -> None:
+        beta = beta_of(drawn)
         per_prompt = [breslow_nll([beta * h for h in log_ratios(row)], row.ranks) for row in case.rows]
         expected = math.fsum(per_prompt) / len(per_prompt)
-        expect_close(loss_value(loss, case), expected, "loss vs the Breslow formula")
+        expect_close(loss_value(drawn, case), expected, "loss vs the Breslow formula")
 
-    holds(tied_cases(loss.declarations, magnitude=EXACT_MAGNITUDE), test, budget)
+    holds_over_options(loss, tied_cases(loss.declarations, magnitude=EXACT_MAGNITUDE), test, budget)

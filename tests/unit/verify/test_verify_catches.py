@@ -8,7 +8,10 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from prefopt import Declarations, LossOptions, LossOutput, define_loss
-from prefopt.losses import registry
+from prefopt.losses import get_loss, registry
+from prefopt.losses.functional import plackett_luce_nll
+from prefopt.losses.unlikelihood import UnlikelihoodOptions
+from prefopt.losses.unlikelihood import unlikelihood as builtin_unlikelihood
 from prefopt.verify import PROPERTIES, check_loss, list_properties
 
 
@@ -143,13 +146,62 @@ def first_column_sft(scores, options):
     return LossOutput(loss=-scores.policy[:, 0], rewards=scores.policy.detach())
 
 
+@bt("policy_rewards_dpo", bradley_terry=True, bounded_below=0.0)
+def policy_rewards_dpo(scores, options):
+    """DPO whose rewards are the policy log-probs, not beta * (policy - reference): the reward accuracy is wrong."""
+    return LossOutput(loss=-F.logsigmoid(margin(scores, options)), rewards=scores.policy.detach())
+
+
+@bt("gradient_centred_dpo")
+def gradient_centred_dpo(scores, options):
+    """DPO on margins centred by the batch mean with the mean's value added back: each value is DPO's, but the
+    gradient of each pair's loss flows to every other pair of the batch (per_prompt claimed)."""
+    m = margin(scores, options)
+    centred = m - m.mean() + m.mean().detach()
+    return LossOutput(loss=-F.logsigmoid(centred), rewards=(options.beta * scores.log_ratio()).detach())
+
+
+@define_loss(
+    "plus_log_unlikelihood",
+    options=UnlikelihoodOptions,
+    declarations=builtin_unlikelihood.declarations(UnlikelihoodOptions()),
+)
+def plus_log_unlikelihood(scores, options):
+    """Unlikelihood with + alpha * log p(l_t) in place of - alpha * log(1 - p(l_t)): unbounded below as p(l) -> 0."""
+    log_p = scores.token_policy.masked_fill(~scores.token_mask, 0.0).sum(dim=2)  # (N, 2)
+    return LossOutput(loss=-log_p[:, 0] + options.alpha * log_p[:, 1], rewards=log_p.detach())
+
+
+@bt("clamped_dpo", bradley_terry=True, bounded_below=0.0)
+def clamped_dpo(scores, options):
+    """DPO with its margin clamped at +-20: right at beta = 0.1, where |margin| <= 20 on log-probs >= -100."""
+    return LossOutput(
+        loss=-F.logsigmoid(margin(scores, options).clamp(-20.0, 20.0)),
+        rewards=(options.beta * scores.log_ratio()).detach(),
+    )
+
+
+@bt("shifts_policy_in_place", bradley_terry=True)
+def shifts_policy_in_place(scores, options):
+    """DPO that subtracts 1 from the policy log-probs it is given (the value is unchanged, the caller's are not)."""
+    scores.policy -= 1.0
+    return LossOutput(loss=-F.logsigmoid(margin(scores, options)), rewards=scores.log_ratio().detach())
+
+
+@define_loss("zeroes_reference_in_place", options=BetaOptions, declarations=Declarations(listwise=True))
+def zeroes_reference_in_place(scores, options):
+    """Plackett-Luce that overwrites the reference log-probs with 0 through ``mul_``."""
+    s = options.beta * (scores.policy - scores.reference.mul_(0.0))
+    return LossOutput(loss=plackett_luce_nll(s, scores.ranks, scores.valid), rewards=s.detach())
+
+
 WRONG = {
     "ignores_reference": ("reference_used", ["shift_policy", "shift_reference"]),
     "not_a_difference": ("shift_reference", ["reference_used"]),
     "detached_rejected": ("bradley_terry_gradient", ["bradley_terry_value"]),
     "double_beta": ("bradley_terry_value", ["shift_policy", "monotone"]),
     "squared_margin": ("monotone", ["shift_policy"]),
-    "naive_softplus": ("finite_bfloat16", ["batch_mean", "monotone"]),
+    "naive_softplus": ("finite_bfloat16", ["reference_used", "inputs_unchanged"]),  # float64 overflows at beta=10 too
     "batch_centered": ("batch_mean", ["batch_order"]),
     "reads_padding": ("k_padding", ["batch_order"]),
     "all_pairs_listwise": ("uniform_policy", ["bradley_terry_value", "k2_equals_dpo"]),
@@ -161,6 +213,16 @@ CAUGHT_BY_ONE = {
     "reads_reference_when_given": "reference_ignored",
     "ties_dropped": "breslow_ties",
     "first_column_sft": "tie_symmetry",
+}
+# wrong losses that verify caught only once it checked rewards, per-prompt gradients, lower bounds, drawn options
+# and inputs: the properties each one must fail
+CAUGHT_BY = {
+    "policy_rewards_dpo": {"rewards_order", "rewards_bradley_terry"},
+    "gradient_centred_dpo": {"batch_mean"},
+    "plus_log_unlikelihood": {"bounded_below"},
+    "clamped_dpo": {"bradley_terry_value", "bradley_terry_gradient"},
+    "shifts_policy_in_place": {"inputs_unchanged"},
+    "zeroes_reference_in_place": {"inputs_unchanged"},
 }
 DEFINITIONS = {
     d.name: d
@@ -179,6 +241,12 @@ DEFINITIONS = {
         reads_reference_when_given,
         ties_dropped,
         first_column_sft,
+        policy_rewards_dpo,
+        gradient_centred_dpo,
+        plus_log_unlikelihood,
+        clamped_dpo,
+        shifts_policy_in_place,
+        zeroes_reference_in_place,
     ]
 }
 
@@ -213,6 +281,34 @@ def test_the_property_of_the_bug_fails_and_every_other_one_passes_or_skips(regis
     assert "smallest counterexample" in failed[0].counterexample
     passed = {r.name for r in results if r.passed}
     assert passed >= {"finite_float32", "batch_mean", "k_padding"}, f"{name}: only {passed} were checked"
+
+
+@pytest.mark.parametrize("name", sorted(CAUGHT_BY))
+def test_verify_fails_the_wrong_loss(registered, name):
+    results = check_loss(name, max_examples=25)
+    failed = {r.name for r in results if r.failed}
+    assert failed >= CAUGHT_BY[name], f"{name} failed only {failed}"
+
+
+@pytest.mark.parametrize("field", ["policy", "reference"])
+def test_an_in_place_write_is_reported_by_field(registered, field):
+    name = "shifts_policy_in_place" if field == "policy" else "zeroes_reference_in_place"
+    (result,) = check_loss(name, max_examples=5, properties=["inputs_unchanged"])
+    assert f"the loss changed Scores.{field}:" in result.counterexample
+
+
+def test_an_option_given_explicitly_is_not_searched(registered):
+    """clamped_dpo is right at beta = 0.1 (the default); pinning it, on the command line too, keeps it there."""
+    checked = ["bradley_terry_value", "bradley_terry_gradient"]
+    for loss in ("clamped_dpo", get_loss("clamped_dpo", beta=0.1)):
+        options = {"beta": 0.1} if isinstance(loss, str) else None
+        results = check_loss(loss, options=options, max_examples=25, properties=checked)
+        assert all(r.passed for r in results), [r.counterexample for r in results]
+
+
+def test_a_counterexample_names_the_drawn_options(registered):
+    (result,) = check_loss("clamped_dpo", max_examples=25, properties=["bradley_terry_value"])
+    assert "smallest counterexample: ({'beta': " in result.counterexample
 
 
 def test_properties_that_do_not_apply_are_skipped_with_the_reason(registered):

@@ -29,7 +29,8 @@ def test_verify_a_wrong_loss_fails_with_a_counterexample(capsys):
         registry.unregister("cli_not_monotone")
     out = capsys.readouterr().out
     assert "FAIL  monotone" in out and "smallest counterexample" in out
-    assert "1 failed" in out
+    assert "FAIL  rewards_order" in out  # its rewards favour the response its loss pushes down
+    assert "2 failed" in out
 
 
 def test_verify_passes_options_and_rejects_bad_ones(capsys):

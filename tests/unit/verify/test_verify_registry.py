@@ -30,8 +30,10 @@ from tests.checkout_plugins import PROPERTIES as GROUP
 from tests.checkout_plugins import checkout_entry_points, installed_plugins, write_distribution
 
 BUILTIN_ORDER = [
+    "inputs_unchanged",
     "finite_float32",
     "finite_bfloat16",
+    "bounded_below",
     "batch_mean",
     "batch_order",
     "k_padding",
@@ -47,6 +49,8 @@ BUILTIN_ORDER = [
     "uniform_policy",
     "k2_equals_dpo",
     "tabular_optimum",
+    "rewards_order",
+    "rewards_bradley_terry",
     "tie_symmetry",
     "breslow_ties",
 ]
