@@ -36,6 +36,7 @@ class WeightedLoss:
             bradley_terry=False,
             monotone=all(d.monotone for d in decls) and all(w >= 0 for w, _ in self.parts),
             per_prompt=all(d.per_prompt for d in decls),
+            bounded_below=_weighted_bound(self.parts),
         )
 
     @property
@@ -77,3 +78,11 @@ def build_loss(spec: str | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> L
         weight = float(entry.pop("weight", 1.0))
         parts.append((weight, build_loss(entry)))
     return WeightedLoss(parts)
+
+
+def _weighted_bound(parts: Sequence[tuple[float, Loss]]) -> float | None:
+    """sum_i w_i b_i when every part declares a lower bound b_i and no weight is negative; else no bound."""
+    bounds = [loss.declarations.bounded_below for _, loss in parts]
+    if any(bound is None for bound in bounds) or any(weight < 0 for weight, _ in parts):
+        return None
+    return sum(weight * bound for (weight, _), bound in zip(parts, bounds, strict=True))

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from prefopt.config import ModelConfig
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.model.logprobs import choose_layout, sequence_logprobs
+from prefopt.model.logprobs import configured_layout, sequence_logprobs
 from prefopt.reference.batches import reference_batches
 from prefopt.reference.cache import SUFFIX, ReferenceCache, write_cache
 from prefopt.reference.fingerprint import Fingerprint, dataset_hash, dtype_name
@@ -38,7 +39,8 @@ class CacheJob:
         pad_token_id: the id padding prompts and responses.
         accelerator: an ``accelerate.Accelerator`` whose processes share the pass, or ``None`` for one process.
         progress: show a progress bar (main process only).
-        packed_forward: run the model packed where it supports it (:func:`~prefopt.model.logprobs.choose_layout`).
+        forward: the layout settings of the forward pass (:func:`~prefopt.model.logprobs.configured_layout`);
+            None: the defaults.
     """
 
     examples: Sequence[TokenizedExample]
@@ -48,7 +50,7 @@ class CacheJob:
     pad_token_id: int
     accelerator: Any | None = None
     progress: bool = True
-    packed_forward: bool = True
+    forward: ModelConfig | None = None
 
     @property
     def path(self) -> Path:
@@ -77,7 +79,7 @@ def build_reference_cache(model: nn.Module, job: CacheJob) -> ReferenceCache:
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
     batches = reference_batches(examples, job.batch_size)[rank::world]
     device = next(model.parameters()).device
-    layout = choose_layout(model, job.packed_forward)
+    layout = configured_layout(model, job.forward or ModelConfig())
     was_training = model.training
     model.eval()
     results: list[tuple[list[str], Tensor, Tensor]] = []  # per batch: B keys, (B, K) values, (B, K) lengths

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from prefopt.config import DataConfig, ModelConfig
 from prefopt.data.batch import TokenizedExample
 from prefopt.reference.batches import unique_examples
 from prefopt.reference.memo import FileHashes
@@ -28,7 +29,6 @@ from prefopt.reference.memo import FileHashes
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from prefopt.config import DataConfig
     from prefopt.model.hub import HubModel
     from prefopt.model.load import ModelSource
 
@@ -213,18 +213,30 @@ def cache_fingerprint(
     examples: Sequence[TokenizedExample],
     *,
     memo: Path | None,
-    packed_forward: bool = True,
+    forward: ModelConfig | None = None,
 ) -> Fingerprint:
     """Everything that changes the reference log-probs of a run's ``examples``: the reference model ``source``
-    run in ``dtype``, the tokenizer, the tokenisation settings of ``data`` and the layout of the forward pass
-    (``packed_forward``: packed and padded rows agree only up to float rounding)."""
+    run in ``dtype``, the tokenizer, the tokenisation settings of ``data`` and how the forward pass is laid out
+    (:func:`forward_settings` of ``forward``, default settings when None)."""
     return reference_fingerprint(
         model_identity=source_identity(source, memo),
         dtype=dtype,
         tokenizer_identity=tokenizer_identity(tokenizer),
-        settings={**tokenisation_settings(data), "packed_forward": packed_forward},
+        settings={**tokenisation_settings(data), **forward_settings(forward or ModelConfig())},
         examples=examples,
     )
+
+
+def forward_settings(model: ModelConfig) -> dict[str, Any]:
+    """The settings of the forward pass's layout: packed or padded rows, the packing budget and the chunked head.
+    Each changes the log-probs by float rounding only, so each has its own cache and a run reproduces its cached
+    values bit for bit."""
+    return {
+        "packed_forward": model.packed_forward,
+        "pack_tokens": model.pack_tokens,
+        "chunked_head": model.chunked_head,
+        "head_chunk_positions": model.head_chunk_positions,
+    }
 
 
 def _module_hash(module: nn.Module) -> str:

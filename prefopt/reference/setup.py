@@ -17,7 +17,7 @@ from torch import nn
 from prefopt.config import ModelConfig, RunConfig
 from prefopt.data.batch import TokenizedExample
 from prefopt.model.load import ModelSource, load_model, resolve_source
-from prefopt.model.logprobs import choose_layout
+from prefopt.model.logprobs import configured_layout
 from prefopt.reference.build import CacheJob, get_or_build
 from prefopt.reference.cache import MEMO_NAME, ReferenceCache
 from prefopt.reference.fingerprint import cache_fingerprint
@@ -52,13 +52,12 @@ def reference_log_probs(
         caches = list(reference_caches(config, tokenizer, [split for split in splits if split], accelerator, serving))
         gc.collect()  # frees a separately loaded reference model, dropped with the finished generator
         return CachedReference(caches, config.reference.cache_dir)
-    packed = config.model.packed_forward
     if not separate and hasattr(initial_policy, "disable_adapter"):
-        return AdapterDisabledReference(initial_policy, choose_layout(initial_policy, packed))
+        return AdapterDisabledReference(initial_policy, configured_layout(initial_policy, config.model))
     # a frozen copy, apart from the policy that will be trained
     source = reference_source(config.model, len(tokenizer), config.seed)
     model = reference_loader(source, config.model.dtype, _device(accelerator))()
-    return LiveReference(model, choose_layout(model, packed))
+    return LiveReference(model, configured_layout(model, config.model))
 
 
 def reference_caches(
@@ -86,14 +85,14 @@ def reference_caches(
                 config.data,
                 examples,
                 memo=cache_dir / MEMO_NAME,
-                packed_forward=config.model.packed_forward,
+                forward=config.model,
             ),
             cache_dir=cache_dir,
             batch_size=config.reference.batch_size,
             pad_token_id=tokenizer.pad_token_id,
             accelerator=accelerator,
             progress=config.logging.progress,
-            packed_forward=config.model.packed_forward,
+            forward=config.model,
         )
         yield get_or_build(load_reference, job)
 

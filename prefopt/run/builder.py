@@ -22,7 +22,7 @@ from torch import nn
 from prefopt.config import ConfigError, RunConfig
 from prefopt.losses import TrainingLoss, build_loss
 from prefopt.model.load import ModelSource, load_model, load_tokenizer, resolve_source
-from prefopt.model.logprobs import Layout, choose_layout
+from prefopt.model.logprobs import Layout, configured_layout
 from prefopt.model.precision import slow_bfloat16_warning
 from prefopt.plots import PLOT_EXTRA, plotting_available
 from prefopt.reference import CachedReference, ReferenceLogProbs, reference_caches, reference_log_probs
@@ -130,7 +130,7 @@ def _load_policy(parts: RunParts, *, training: bool) -> None:
         config.model.path, config.model, len(parts.tokenizer), config.seed, revision=config.model.revision
     )
     model = load_model(parts.source, config.model.dtype).to(parts.accelerator.device)
-    parts.layout = choose_layout(model, config.model.packed_forward)
+    parts.layout = configured_layout(model, config.model)
     if training:
         _disable_dropout(model)
         if config.model.lora is not None:

@@ -49,6 +49,7 @@ def _declare(options: SimPOOptions) -> Declarations:
         # rewards beta * log pi / |y|: adding c to every token log-prob of a prompt moves them all by beta * c;
         # checked by the property this package ships (prefopt_simpo.properties)
         claims=frozenset({PER_TOKEN_SHIFT}),
+        bounded_below=0.0,  # -log sigma(.) >= 0, smoothed or not
     )
 
 

@@ -13,6 +13,7 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
+from prefopt.config import ModelConfig
 from prefopt.data.batch import TokenizedExample
 from prefopt.reference.fingerprint import (
     FORMAT_VERSION,
@@ -229,7 +230,9 @@ def test_the_forward_layout_is_part_of_a_runs_fingerprint():
     source = reference_source(config.model, len(tokenizer), config.seed)
     examples = [TokenizedExample("e", (3, 4), ((5, 6), (7,)), (0, 1))]
     packed, padded = (
-        cache_fingerprint(source, "float32", tokenizer, config.data, examples, memo=None, packed_forward=packed)
+        cache_fingerprint(
+            source, "float32", tokenizer, config.data, examples, memo=None, forward=ModelConfig(packed_forward=packed)
+        )
         for packed in (True, False)
     )
     assert packed.digest != padded.digest
