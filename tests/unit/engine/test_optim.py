@@ -35,3 +35,25 @@ def test_optimizer_choice_and_scheduled_lr(name, cls):
         scheduler.step()
     assert lrs == pytest.approx([0.5 * k / 4 for k in (1, 2, 3)] + [0.5, 0.5])
     assert not math.isnan(lrs[0])
+
+
+def test_adamw_runs_fused_on_plain_parameters_and_matches_the_unfused_update():
+    torch.manual_seed(0)
+    start = [torch.randn(64, 32), torch.randn(32)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(5)]
+
+    def trained(fused: bool) -> list[torch.Tensor]:
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        config = OptimConfig(optimizer="adamw", lr=1e-2, weight_decay=0.1)
+        optimizer = build_optimizer(torch.nn.ParameterList(params), config)
+        assert optimizer.defaults["fused"] is True
+        if not fused:  # torch's reference implementation, one parameter at a time
+            optimizer = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.1, foreach=False)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+        return [p.detach() for p in params]
+
+    for fused, plain in zip(trained(True), trained(False), strict=True):
+        assert torch.allclose(fused, plain, rtol=1e-6, atol=1e-7)
