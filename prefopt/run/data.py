@@ -34,7 +34,8 @@ class Splits:
     """Tokenised training and held-out examples, with the human-readable reports of how they were made.
 
     ``skipped``: rows left out while loading; ``truncated_prompts`` / ``truncated_responses``: examples whose
-    prompt / some response was cut; ``dropped``: examples left out by tokenisation (all files and splits together).
+    prompt / some response was cut; ``dropped``: examples left out by tokenisation (all files and splits together);
+    ``in_memory``: the splits (``train``, ``eval``) whose records were given in memory rather than configured.
     """
 
     train: list[TokenizedExample]
@@ -44,6 +45,7 @@ class Splits:
     truncated_prompts: int = 0
     truncated_responses: int = 0
     dropped: int = 0
+    in_memory: frozenset[str] = frozenset()
 
 
 def _load(path: str | None, config: RunConfig, split: str | None):
@@ -161,7 +163,9 @@ def prepare_splits(
         train_examples, held_out = split_examples(examples, config.data.eval_fraction, seed=config.seed)
     train_ids, train_report = _tokenize(train_examples, config, tokenizer, "train", required=True)
     eval_ids, eval_report = _tokenize(held_out, config, tokenizer, "eval", required=False)
-    return _splits(train_ids, eval_ids, loads, {"train": train_report, "eval": eval_report})
+    splits = _splits(train_ids, eval_ids, loads, {"train": train_report, "eval": eval_report})
+    splits.in_memory = frozenset(name for name, given in (("train", train), ("eval", eval)) if given is not None)
+    return splits
 
 
 def prepare_evaluation_data(
@@ -179,7 +183,9 @@ def prepare_evaluation_data(
         path, split = _held_out(data)
         examples, load_report = _load(path, config, split)
     eval_ids, eval_report = _tokenize(examples, config, tokenizer, "eval", required=True)
-    return _splits([], eval_ids, [load_report], {"eval": eval_report})
+    splits = _splits([], eval_ids, [load_report], {"eval": eval_report})
+    splits.in_memory = frozenset({"eval"}) if records is not None else frozenset()
+    return splits
 
 
 def _splits(train: list, held_out: list, loads: list, tokenized: dict) -> Splits:

@@ -38,15 +38,21 @@ def _data(config: RunConfig, splits: Splits) -> str:
     quickstart = f"the bundled quickstart data ({data.quickstart_size} examples)"
     dataset = ", ".join(f"{key} {getattr(data, key)}" for key in ("subset", "data_dir") if getattr(data, key))
     named = f"{data.path} ({dataset})" if dataset else data.path
+    in_memory = "records in memory"
     if not splits.train:  # evaluation: every example of one file
-        source, sizes = data.eval_path or named or quickstart, f"{len(splits.eval)} examples"
-        if data.eval_split or data.split:
-            sizes += f" of split {data.eval_split or data.split}"
+        if "eval" in splits.in_memory:
+            source, sizes = in_memory, f"{len(splits.eval)} examples"
+        else:
+            source, sizes = data.eval_path or named or quickstart, f"{len(splits.eval)} examples"
+            if data.eval_split or data.split:
+                sizes += f" of split {data.eval_split or data.split}"
     else:
-        source = named or quickstart
-        if data.split is not None:
+        source = in_memory if "train" in splits.in_memory else named or quickstart
+        if data.split is not None and "train" not in splits.in_memory:
             source += f" split {data.split}"
-        if data.eval_path is not None:
+        if "eval" in splits.in_memory:
+            held_out = f"held-out {len(splits.eval)} from {in_memory}"
+        elif data.eval_path is not None:
             held_out = f"held-out {len(splits.eval)} from {data.eval_path}"
         elif data.eval_split is not None:
             held_out = f"held-out {len(splits.eval)} from split {data.eval_split}"

@@ -110,3 +110,11 @@ def test_the_python_api_example_of_the_concepts_page_runs(tmp_path, monkeypatch,
     assert (tmp_path / "runs" / "beta-0.5" / "final" / "model.safetensors").is_file()
     report = json.loads((tmp_path / "runs" / "beta-0.5" / "final" / "report.json").read_text())
     assert report["costs"]["reference"] == ["hit", "hit"]
+
+
+def test_the_settings_block_says_where_records_in_memory_came_from(tmp_path, capsys):
+    records = quickstart.generate(40, seed=9)
+    prefopt.train(_settings(tmp_path, "named"), train=records[:32], eval=records[32:])
+    data_line = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("data "))
+    assert "records in memory" in data_line and "held-out 8 from records in memory" in data_line
+    assert "quickstart" not in data_line
