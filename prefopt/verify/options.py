@@ -21,7 +21,6 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from annotated_types import Ge, Gt, Le, Lt
 from hypothesis import strategies as st
 from pydantic.fields import FieldInfo
 
@@ -43,14 +42,14 @@ def _bounds(field: FieldInfo) -> tuple[float | None, bool, float | None, bool]:
     """(low, low is exclusive, high, high is exclusive) from the field's constraints; None for an open side."""
     low = high = None
     low_open = high_open = False
-    for constraint in field.metadata:
-        if isinstance(constraint, Gt):
+    for constraint in field.metadata:  # pydantic's annotated-types constraints: Gt(gt=...), Ge(ge=...), ...
+        if getattr(constraint, "gt", None) is not None:
             low, low_open = float(constraint.gt), True
-        elif isinstance(constraint, Ge):
+        elif getattr(constraint, "ge", None) is not None:
             low, low_open = float(constraint.ge), False
-        elif isinstance(constraint, Lt):
+        elif getattr(constraint, "lt", None) is not None:
             high, high_open = float(constraint.lt), True
-        elif isinstance(constraint, Le):
+        elif getattr(constraint, "le", None) is not None:
             high, high_open = float(constraint.le), False
     return low, low_open, high, high_open
 
