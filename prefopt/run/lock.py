@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 
 from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list
@@ -39,7 +38,7 @@ def _alive(pid: int) -> bool:
 
 
 class RunLock:
-    """The lock of the run directory ``root``, held from :meth:`acquire` (or ``with``) until :meth:`release`.
+    """The lock of the run directory ``root``, held from :meth:`acquire` until :meth:`release`.
 
     ``notes`` receives what the lock has to say (a stale lock taken over).
     """
@@ -99,14 +98,6 @@ class RunLock:
         owner = self._recorded_owner()
         if owner is not None and {key: owner[key] for key in self.owner} == self.owner:
             self.path.unlink(missing_ok=True)
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.release()
 
 
 @contextmanager
