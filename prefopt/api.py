@@ -30,18 +30,22 @@ from prefopt.config import RunConfig, as_config
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate as evaluate_parts
 from prefopt.engine.loop import OnStep, RunResult, StepEnd, Trainer, TrainingDiverged
+from prefopt.engine.quiet import transformers_progress
 from prefopt.engine.resume import check_resume
 from prefopt.losses import build_loss
 from prefopt.reference import ReferenceCache
+from prefopt.reference.cache import check_cache_directory
 from prefopt.run.builder import RunParts, build_run
 from prefopt.run.data import Records
 from prefopt.run.directory import RunDirectory
 from prefopt.run.evaluation import EvaluationSetup, evaluation_reference, require_reference
+from prefopt.run.lock import owning_run
 from prefopt.run.summary import settings_block
+from prefopt.storage import StorageError, check_writable
 
 Config = RunConfig | Mapping[str, Any] | str | Path
 
-__all__ = ["RunResult", "StepEnd", "TrainingDiverged", "build_caches", "evaluate", "train"]
+__all__ = ["RunResult", "StepEnd", "StorageError", "TrainingDiverged", "build_caches", "evaluate", "train"]
 
 
 def train(
@@ -50,28 +54,43 @@ def train(
     train: Records | None = None,
     eval: Records | None = None,
     resume: bool = False,
+    allow_changed_data: bool = False,
     on_step: OnStep | None = None,
 ) -> RunResult:
     """Train the configured policy on ``train`` (else ``config.data``), measuring on ``eval`` (else the configured
     held-out data) before, during and after; save it in ``<logging.output_dir>/final``.
 
-    With ``resume``, continue exactly from the latest checkpoint of ``logging.output_dir``, or, when ``final/``
-    already holds the configured steps, return the finished run without loading or training anything.
-    ``on_step(StepEnd)`` is called after every optimizer step.
+    With ``resume``, continue exactly from the newest intact checkpoint of ``logging.output_dir``, or, when
+    ``final/`` already holds the configured steps, return the finished run without loading or training anything.
+    A resume on other data, tokenizer, model or loss than the run began on (compared by content) is refused unless
+    ``allow_changed_data``. ``on_step(StepEnd)`` is called after every optimizer step.
+
+    The output directory (and the reference cache directory) must be writable, which is checked before anything
+    is loaded, and no other process may be training in the output directory: the run holds ``RUN/.lock`` until it
+    ends.
 
     Raises:
-        ConfigError: an invalid configuration (before anything is loaded), or a resume the checkpoint refuses.
+        ConfigError: an invalid configuration (before anything is loaded), a resume the checkpoint refuses, or an
+            output directory another run owns (``RunDirectoryLocked``).
         PreferenceDataError: a bad record (``data.on_error=raise``), naming its position.
         TrainingDiverged: a non-finite loss, gradient or weight; the last good checkpoint is kept.
+        StorageError: a directory that cannot be written, or a write that failed (a full disk, no permission);
+            its temporary files are removed and the last good checkpoint is kept.
     """
     config = as_config(config)
-    report = check_resume(config) if resume else None
-    if report is not None:
-        run_dir = RunDirectory(Path(config.logging.output_dir))
+    run_dir = RunDirectory(Path(config.logging.output_dir))
+    point = check_resume(config, allow_changed_data=allow_changed_data) if resume else None
+    if point is not None and point.finished is not None:
+        report = point.finished
         PartialState().print(f"the run in {run_dir.root} is finished ({report['steps']} steps); nothing to do")
         return RunResult(run_dir.root, run_dir.final_dir, report["steps"], report["initial_eval"], report["final_eval"])
-    with Trainer.from_config(config, train=train, eval=eval, resume=resume) as trainer:
-        return trainer.run(on_step)
+    check_writable(run_dir.root, "logging.output_dir")
+    if config.reference.cache:
+        check_cache_directory(config.reference.cache_dir)
+    accelerator = make_accelerator(config.optim.mixed_precision)
+    with owning_run(run_dir.root, accelerator), transformers_progress(config.logging.progress):
+        with Trainer.from_config(config, train=train, eval=eval, resume=point, accelerator=accelerator) as trainer:
+            return trainer.run(on_step)
 
 
 def evaluate(config: Config, *, data: Records | None = None) -> dict[str, float]:

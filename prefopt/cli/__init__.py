@@ -12,6 +12,8 @@ import importlib
 import os
 import sys
 
+EXIT_STORAGE = 4  # a write failed or cannot happen: full disk, no permission (docs/reliability.md lists every code)
+
 SUBCOMMANDS = ("train", "eval", "losses", "verify", "cache", "plot", "sample", "score", "scorers", "rounds")
 
 
@@ -77,10 +79,18 @@ def is_main_process() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a mistake in the input is one message on stderr (from rank 0 alone when several
-    processes run, which all see the same input) and exit status 2 on every process."""
+    processes run, which all see the same input) and exit status 2 on every process; a directory that cannot be
+    written or a write that failed (a full disk, no permission) is one message naming the path and the free
+    space, and exit status 4."""
+    from prefopt.storage import StorageError
+
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.handler(args) or 0)
+    except StorageError as error:
+        if is_main_process():
+            print(f"prefopt {args.command}: {error}", file=sys.stderr)
+        return EXIT_STORAGE
     except _user_errors() as error:
         if is_main_process():
             print(f"prefopt {args.command}: {describe(error)}{_way_out(error)}", file=sys.stderr)

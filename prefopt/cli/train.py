@@ -20,6 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_config_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help="with --resume: continue even if the data, tokenizer, model or loss changed since the run began",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_arguments(args.items)
     try:
-        result = train(config, resume=args.resume)
+        result = train(config, resume=args.resume, allow_changed_data=args.allow_changed_data)
     except TrainingDiverged as error:
         print(f"prefopt train: {error}", file=sys.stderr)
         return EXIT_DIVERGED

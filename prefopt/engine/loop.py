@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
+from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -28,10 +30,12 @@ from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
+from prefopt.engine.identity import run_identity
 from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
 from prefopt.engine.metrics_log import MetricsLog
 from prefopt.engine.optim import build_optimizer, build_scheduler
-from prefopt.engine.resume import ResumeRefused, config_changes, describe_changes
+from prefopt.engine.quiet import tied_weight_warning_silenced
+from prefopt.engine.resume import ResumePoint, ResumeRefused, check_identity, config_changes, describe_changes
 from prefopt.engine.step import loss_step
 from prefopt.engine.stream import step_micro_batches
 from prefopt.losses import NonFiniteLossError
@@ -41,6 +45,7 @@ from prefopt.run.builder import RunParts, build_run
 from prefopt.run.data import Records
 from prefopt.run.directory import RunDirectory
 from prefopt.run.summary import settings_block
+from prefopt.storage import StorageError
 
 
 class TrainingDiverged(RuntimeError):
@@ -97,7 +102,11 @@ class Trainer:
     Used as a context manager, it calls :meth:`close` on leaving, whether the run finished or failed.
     """
 
-    def __init__(self, parts: RunParts, *, resume: bool = False) -> None:
+    def __init__(
+        self, parts: RunParts, *, resume: ResumePoint | None = None, identity: dict[str, Any] | None = None
+    ) -> None:
+        """``resume``: where to continue (:func:`~prefopt.engine.resume.check_resume`); ``identity``: the run's
+        :func:`~prefopt.engine.identity.run_identity`, computed here when not given."""
         started = time.perf_counter()
         config, self.accelerator = parts.config, parts.accelerator
         self.config, self.costs, self.loss = config, parts.costs, parts.loss
@@ -107,9 +116,14 @@ class Trainer:
         self.accumulation = optim.batch_size // (optim.micro_batch_size * world)
         self.run_dir = RunDirectory(Path(config.logging.output_dir))
         self.run_dir.root.mkdir(parents=True, exist_ok=True)
-        self.resume_from = self.run_dir.latest_checkpoint() if resume else None
-        if resume and self.resume_from is None:
-            self.print(f"no checkpoint in {self.run_dir.checkpoints_dir}; starting from step 0")
+        self.resume_from = resume.checkpoint if resume is not None else None
+        if resume is not None:
+            for line in resume.skipped:
+                self.print(line)
+            if self.resume_from is None:
+                intact = "intact " if resume.skipped else ""
+                self.print(f"no {intact}checkpoint in {self.run_dir.checkpoints_dir}; starting from step 0")
+        self.identity = identity if identity is not None else run_identity(parts)
         set_seed(config.seed)
         self.costs.reference = self.reference.origin() if self.reference is not None else "none"
         model = parts.policy
@@ -129,12 +143,32 @@ class Trainer:
 
     @classmethod
     def from_config(
-        cls, config: RunConfig, *, train: Records | None = None, eval: Records | None = None, resume: bool = False
+        cls,
+        config: RunConfig,
+        *,
+        train: Records | None = None,
+        eval: Records | None = None,
+        resume: ResumePoint | None = None,
+        accelerator: Accelerator | None = None,
     ) -> Trainer:
         """The Trainer of ``config`` (and records in memory, if any), its parts built by
-        :func:`~prefopt.run.builder.build_run` under a fresh Accelerator."""
-        parts = build_run(config, make_accelerator(config.optim.mixed_precision), train=train, eval=eval)
-        return cls(parts, resume=resume)
+        :func:`~prefopt.run.builder.build_run` under ``accelerator`` (else a fresh one).
+
+        Raises:
+            ResumeRefused: resuming, the data, tokenizer, model or loss differ from those the run began on (checked
+                before the reference is built), and ``resume.allow_changed_data`` is not set.
+        """
+        identity = {}
+
+        def check(parts: RunParts) -> None:
+            identity.update(run_identity(parts))
+            if resume is not None and resume.checkpoint is not None:
+                if note := check_identity(resume, identity):
+                    parts.accelerator.print(note)
+
+        accelerator = accelerator or make_accelerator(config.optim.mixed_precision)
+        parts = build_run(config, accelerator, train=train, eval=eval, prepared=check)
+        return cls(parts, resume=resume, identity=identity)
 
     def print(self, message: str) -> None:
         self.accelerator.print(message)
@@ -206,7 +240,15 @@ class Trainer:
             ResumeRefused: the configuration differs from the checkpoint's in a setting a resumed run cannot change.
             NonFiniteLossError: the loss returned non-finite values before any optimizer step (a broken loss).
             TrainingDiverged: a non-finite loss, reward, gradient or weight after that; nothing of it is saved.
+            StorageError: a checkpoint, ``final/`` or ``metrics.jsonl`` could not be written (a full disk, no
+                permission); its temporary files are removed and the message says which checkpoint is kept.
         """
+        try:
+            return self._train(on_step)
+        except StorageError as error:
+            raise StorageError(f"{error}; {self._kept()}") from None
+
+    def _train(self, on_step: OnStep | None) -> RunResult:
         logging = self.config.logging
         changes, state = {}, {"step": 0}
         if self.resume_from:
@@ -265,9 +307,16 @@ class Trainer:
             if logging.save_every and (done % logging.save_every == 0 or done == self.steps):
                 self._check_weights(done)
                 loop_state = {"metrics_lines": log.lines, "window": window.state()}
-                with self.costs.phase("checkpoints"):
+                policy = self.accelerator.unwrap_model(self.model)
+                with self.costs.phase("checkpoints"), tied_weight_warning_silenced(policy):
                     checkpoint.save_checkpoint(
-                        self.accelerator, self.run_dir, done, self.config_yaml, loop_state, logging.keep_checkpoints
+                        self.accelerator,
+                        self.run_dir,
+                        done,
+                        self.config_yaml,
+                        loop_state,
+                        self.identity,
+                        logging.keep_checkpoints,
                     )
         bar.close()
         final = self._evaluate_trained(self.steps)
@@ -298,12 +347,14 @@ class Trainer:
             raise self._diverged(step, "the weights are no longer finite")
 
     def _diverged(self, step: int, what: str) -> TrainingDiverged:
-        last = self.run_dir.latest_checkpoint()
-        kept = f"the last checkpoint, {last}, is kept" if last else "no checkpoint had been written"
         return TrainingDiverged(
             f"training diverged at step {step} of {self.steps}: {what}. Stopped without saving this state "
-            f"(no checkpoint, no final model); {kept}"
+            f"(no checkpoint, no final model); {self._kept()}"
         )
+
+    def _kept(self) -> str:
+        last = self.run_dir.latest_checkpoint()
+        return f"the last checkpoint, {last}, is kept" if last else "no checkpoint had been written"
 
     def close(self) -> None:
         """Release the model and optimizer, then the process group of a multi-process run. The wrapped model

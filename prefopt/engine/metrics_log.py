@@ -6,12 +6,15 @@ import json
 import os
 from pathlib import Path
 
+from prefopt.storage import writing
+
 
 class MetricsLog:
     """Appends one JSON object per line to ``metrics.jsonl`` (main process only) and counts the lines.
 
     ``keep_lines`` is None for a new run (the file starts empty), or the number of lines the file held when the
     checkpoint being resumed was written: what was logged after it is cut off, so no line is ever logged twice.
+    A failed write raises :class:`~prefopt.storage.StorageError`.
     """
 
     def __init__(self, path: Path, enabled: bool, keep_lines: int | None, tensorboard_dir: Path | None) -> None:
@@ -21,8 +24,9 @@ class MetricsLog:
             return
         kept = path.read_text().splitlines()[:keep_lines] if keep_lines is not None and path.exists() else []
         partial = path.with_name(path.name + ".tmp")
-        partial.write_text("".join(line + "\n" for line in kept))
-        os.replace(partial, path)
+        with writing("the metrics log", path, partial):
+            partial.write_text("".join(line + "\n" for line in kept))
+            os.replace(partial, path)
         self.lines = len(kept)
         if tensorboard_dir is not None:
             try:
@@ -55,6 +59,6 @@ class MetricsLog:
     def _append(self, entry: dict) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as handle:
+        with writing("the metrics log", self.path), self.path.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
         self.lines += 1

@@ -1,4 +1,4 @@
-"""What ``--resume`` may change, and when a run has nothing left to do.
+"""What ``--resume`` may change, where it continues, and when a run has nothing left to do.
 
 A resumed run continues the configuration its checkpoint was trained with (the checkpoint's ``config.yaml``).
 Settings that decide only what is logged and saved, and how long training goes on, may change at the step
@@ -6,11 +6,15 @@ boundary of the checkpoint: ``logging.*``, ``optim.max_steps`` and ``optim.epoch
 (model, data, tokenisation, loss, learning rate, batch, seed, ...) would make the resumed steps those of another
 run than the one recorded, so it is refused, naming every such key. Settings are compared for their effect: a
 loss by its resolved options (``dpo`` and ``{name: dpo, beta: 0.1}`` are one loss), ``optim.epochs`` not while
-both runs set ``optim.max_steps``.
+both runs set ``optim.max_steps``. The inputs behind the settings are compared too, by content (the run's identity,
+:mod:`prefopt.engine.identity`): a data file changed at the same path is refused unless ``allow_changed_data``.
+A damaged checkpoint (one that no longer matches its manifest) is passed over for the newest intact one; with
+none intact the run starts from step 0.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ import yaml
 
 from prefopt.config import ConfigError, RunConfig, dump_config
 from prefopt.engine import checkpoint
+from prefopt.engine.identity import identity_changes
 from prefopt.losses import build_loss
 from prefopt.run.directory import RunDirectory
 
@@ -82,22 +87,59 @@ def describe_changes(step: int, changes: Changes) -> str:
     return f"changed at step {step}: " + ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
 
 
-def check_resume(config: RunConfig) -> dict[str, Any] | None:
-    """Before anything is loaded: the report of the run in ``logging.output_dir`` when its ``final/`` was written
-    for the training length ``config`` asks for; None when there is training or a final save left to do.
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where ``--resume`` continues a run, decided before anything is loaded.
+
+    Attributes:
+        finished: the report of a run whose ``final/`` already holds the configured steps (nothing to do), or None.
+        checkpoint: the newest intact checkpoint; None starts from step 0.
+        skipped: a line for each newer checkpoint passed over as damaged, saying why.
+        allow_changed_data: continue even if the data, tokenizer, model or loss differ from those the run began on.
+    """
+
+    finished: dict[str, Any] | None = None
+    checkpoint: Path | None = None
+    skipped: list[str] = field(default_factory=list)
+    allow_changed_data: bool = False
+
+
+def check_resume(config: RunConfig, *, allow_changed_data: bool = False) -> ResumePoint:
+    """Before anything is loaded: the finished run in ``logging.output_dir`` when its ``final/`` was written for
+    the training length ``config`` asks for, else the newest checkpoint that matches its manifest.
 
     Raises:
-        ResumeRefused: the configuration differs from that of the latest checkpoint, or of the finished run, in a
-            setting a resumed run cannot change.
+        ResumeRefused: the configuration differs from that of the finished run, or of the checkpoint, in a setting
+            a resumed run cannot change.
     """
     run_dir = RunDirectory(Path(config.logging.output_dir))
-    latest = run_dir.latest_checkpoint()
+    report = run_dir.report()
+    if report is not None:
+        changes = config_changes(run_dir.final_config(), config, run_dir.final_dir)
+        if not any(key in changes for key in LENGTH):
+            return ResumePoint(finished=report)
+    latest, skipped = checkpoint.newest_intact(run_dir)
     if latest is not None:
         config_changes(checkpoint.saved_config(latest), config, latest)
-    report = run_dir.report()
-    if report is None:
+    return ResumePoint(checkpoint=latest, skipped=skipped, allow_changed_data=allow_changed_data)
+
+
+def check_identity(point: ResumePoint, identity: dict[str, Any]) -> str | None:
+    """Compare the identity of the run about to continue with the one its checkpoint recorded; None if they
+    agree, else (with ``allow_changed_data``) a line saying what changed.
+
+    Raises:
+        ResumeRefused: they differ and ``allow_changed_data`` is not set; the message names each changed part.
+    """
+    changes = identity_changes(checkpoint.saved_identity(point.checkpoint), identity)
+    if not changes:
         return None
-    changes = config_changes(run_dir.final_config(), config, run_dir.final_dir)
-    if any(key in changes for key in LENGTH):
-        return None
-    return report
+    listed = "; ".join(changes)
+    if not point.allow_changed_data:
+        raise ResumeRefused(
+            f"cannot resume from {point.checkpoint}: the run began on other inputs than it would continue on "
+            f"(then -> now): {listed}. Restore the inputs it was trained on, start a new run in another "
+            f"logging.output_dir, or continue on the new inputs anyway with --resume --allow-changed-data "
+            f"(prefopt.train(..., resume=True, allow_changed_data=True))"
+        )
+    return f"resuming from {point.checkpoint} on changed inputs (--allow-changed-data): {listed}"

@@ -28,6 +28,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from prefopt.reference.fingerprint import FORMAT_VERSION, Fingerprint
+from prefopt.storage import check_writable, writing
 
 SUFFIX = ".safetensors"
 #: File name, inside a cache directory, of the file-hash memo to pass to ``model_identity(..., memo=...)``.
@@ -269,12 +270,28 @@ def _checksum(metadata: dict[str, Any], tensors: dict[str, Tensor]) -> str:
 def write_cache(cache: ReferenceCache) -> None:
     """Write ``cache`` to a temporary file beside ``cache.path``, then rename it into place (atomic).
 
-    Raises :class:`ReferenceCacheError` naming the path if the directory cannot be made or written.
+    Raises :class:`ReferenceCacheError` naming the path if a file stands where the directory belongs, and
+    :class:`~prefopt.storage.StorageError` naming the path and the free space if the write fails (a full disk,
+    no permission); the temporary file is removed either way.
     """
     try:
-        _write(cache)
-    except OSError as error:
+        with writing("the reference cache", cache.path):
+            _write(cache)
+    except (FileExistsError, NotADirectoryError) as error:
         raise _directory_error(cache.path, error, "write the reference cache") from None
+
+
+def check_cache_directory(cache_dir: str | os.PathLike[str]) -> None:
+    """Before any long work: make ``cache_dir`` and write a probe file in it.
+
+    Raises :class:`ReferenceCacheError` if a file stands where the directory belongs, and
+    :class:`~prefopt.storage.StorageError` if it cannot be written.
+    """
+    directory = Path(cache_dir).expanduser()
+    try:
+        check_writable(directory, "reference.cache_dir")
+    except (FileExistsError, NotADirectoryError) as error:
+        raise _directory_error(directory, error, "write the reference cache in") from None
 
 
 def _write(cache: ReferenceCache) -> None:

@@ -13,6 +13,7 @@ run's device, then the reference (which the policy's initial weights may serve).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -73,6 +74,7 @@ def build_run(
     train: Records | None = None,
     eval: Records | None = None,
     reference_config: RunConfig | None = None,
+    prepared: Callable[[RunParts], None] | None = None,
 ) -> RunParts:
     """Build the parts of a run (see the module docstring).
 
@@ -84,6 +86,8 @@ def build_run(
         eval: held-out records in memory (``train`` and ``cache``), or the records to evaluate (``evaluate``).
         reference_config: for ``evaluate``, the configuration whose model is the reference (a model is never
             compared with itself); None evaluates without a reference.
+        prepared: called with the parts once the data and the policy are ready, before the reference is built
+            (a resumed run checks there that they are those it began on).
 
     Raises:
         ConfigError: settings that cannot run (before anything is loaded).
@@ -106,6 +110,8 @@ def build_run(
         parts = RunParts(config, accelerator, loss, tokenizer, splits, costs=costs)
         if purpose != "cache":
             _load_policy(parts, training=purpose == "train")
+        if prepared is not None:
+            prepared(parts)
     with costs.phase("reference"):
         parts.reference = _reference(parts, purpose, reference_config)
     return parts

@@ -6,7 +6,9 @@
       metrics.jsonl              one JSON object per logged step and split (prefopt.engine.metrics_log)
       tensorboard/               with logging.tensorboard
       plots/                     PNG curves (prefopt plot, logging.plots)
-      checkpoints/step-NNNNNNN/  full training state; trainer_state.json and config.yaml beside accelerate's files
+      .lock                      the pid and host of the process that owns the run (prefopt.run.lock)
+      checkpoints/step-NNNNNNN/  full training state; trainer_state.json, config.yaml, run_identity.json and
+                                 manifest.json (every file's size and sha256, written last) beside accelerate's files
       final/                     the trained model, its tokenizer, prefopt.yaml (resolved configuration) and
                                  report.json (held-out metrics, model origin, costs)
 
@@ -24,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefopt.storage import writing
+
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "prefopt.yaml"  # in final/: the resolved configuration the model was trained with
 REPORT_FILE = "report.json"  # in final/
 CHECKPOINT_PREFIX = "step-"
 CHECKPOINT_STATE = "trainer_state.json"  # in a checkpoint: step and logging position
 CHECKPOINT_CONFIG = "config.yaml"  # in a checkpoint: the resolved configuration it was trained with
+CHECKPOINT_IDENTITY = "run_identity.json"  # in a checkpoint: the data, tokenizer, model and loss the run began on
+CHECKPOINT_MANIFEST = "manifest.json"  # in a checkpoint, written last: size and sha256 of every other file
 TEMPORARY = ".tmp"
 
 
@@ -64,16 +70,17 @@ class RunDirectory:
         return self.checkpoints_dir / f"{CHECKPOINT_PREFIX}{step:07d}"
 
     def checkpoints(self) -> list[Path]:
-        """The complete checkpoints, oldest first (unfinished ``.tmp`` ones are left out)."""
+        """The checkpoints written to the end, oldest first (unfinished ``.tmp`` ones are left out; whether one
+        was damaged since, :func:`prefopt.engine.checkpoint.damage` tells)."""
         done = [
             path
             for path in self.checkpoints_dir.glob(f"{CHECKPOINT_PREFIX}*")
-            if path.is_dir() and not path.name.endswith(TEMPORARY) and (path / CHECKPOINT_STATE).exists()
+            if path.is_dir() and not path.name.endswith(TEMPORARY)
         ]
         return sorted(done, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX) :]))
 
     def latest_checkpoint(self) -> Path | None:
-        """The complete checkpoint with the highest step, or None."""
+        """The checkpoint with the highest step, or None."""
         done = self.checkpoints()
         return done[-1] if done else None
 
@@ -89,15 +96,20 @@ class RunDirectory:
 
     def write_final(self, save_model: Callable[[Path], None], config_yaml: str, report: dict[str, Any]) -> Path:
         """Write ``final/`` whole or not at all: ``save_model(directory)`` (model and tokenizer), the
-        configuration and the report go to ``final.tmp``, which then replaces ``final/``."""
+        configuration and the report go to ``final.tmp``, which then replaces ``final/``.
+
+        Raises:
+            StorageError: the write failed (a full disk, no permission); ``final.tmp`` is removed.
+        """
         target = self.final_dir
         partial = target.with_name(target.name + TEMPORARY)
-        remove_tree(partial)
-        save_model(partial)
-        (partial / CONFIG_FILE).write_text(config_yaml)
-        (partial / REPORT_FILE).write_text(json.dumps(report, indent=2))
-        remove_tree(target)
-        os.replace(partial, target)
+        with writing("the final model", target, partial):
+            remove_tree(partial)
+            save_model(partial)
+            (partial / CONFIG_FILE).write_text(config_yaml)
+            (partial / REPORT_FILE).write_text(json.dumps(report, indent=2))
+            remove_tree(target)
+            os.replace(partial, target)
         return target
 
 

@@ -121,8 +121,8 @@ api.train(load_config(None, overrides))
 """
 
 
-def train_until_killed(tmp_path: Path, name: str, where: str, *overrides: str) -> Path:
-    """Run the tiny preset in a subprocess, SIGKILL it at ``where`` (see ``_CHILD``); returns its output dir."""
+def start_blocked(tmp_path: Path, name: str, where: str, *overrides: str) -> subprocess.Popen:
+    """Run the tiny preset in a subprocess and return it once it is blocked at ``where`` (see ``_CHILD``)."""
     marker = tmp_path / f"{name}.blocked"
     command = [sys.executable, "-c", _CHILD, str(marker), where, *tiny_overrides(tmp_path, name), *overrides]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -135,9 +135,18 @@ def train_until_killed(tmp_path: Path, name: str, where: str, *overrides: str) -
             process.kill()
             raise AssertionError(f"the run did not reach {where} in time")
         time.sleep(0.1)
+    return process
+
+
+def kill(process: subprocess.Popen) -> None:
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     process.stderr.close()
+
+
+def train_until_killed(tmp_path: Path, name: str, where: str, *overrides: str) -> Path:
+    """Run the tiny preset in a subprocess, SIGKILL it at ``where`` (see ``_CHILD``); returns its output dir."""
+    kill(start_blocked(tmp_path, name, where, *overrides))
     return tmp_path / name
 
 

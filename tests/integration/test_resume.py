@@ -1,11 +1,14 @@
-"""Resume is exact and honest: killed runs, finished runs, changed settings and checkpoint retention."""
+"""Resume is exact and honest: killed runs, finished runs, changed settings or data, damaged checkpoints and
+checkpoint retention."""
 
+import json
 import shutil
 
 import pytest
 import torch
 import yaml
 
+from prefopt import quickstart
 from prefopt.cli import main
 from prefopt.run.directory import RunDirectory
 from tests.integration.runs import (
@@ -118,3 +121,63 @@ def test_resume_refuses_to_shrink_a_run_below_its_checkpoint(tmp_path, capsys):
     assert _resume(tmp_path, "run", "optim.max_steps=3", "logging.save_every=2") == 2
     assert "step-0000004: it is at step 4, past the 3 steps configured" in capsys.readouterr().err
     assert (run / "final" / "report.json").read_text() == report
+
+
+def _write_pairs(path, swapped=False):
+    rows = quickstart.generate(40, seed=5)
+    if swapped:
+        rows = [{**row, "chosen": row["rejected"], "rejected": row["chosen"]} for row in rows]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_resume_refuses_data_changed_at_the_same_path(tmp_path, capsys):
+    data = tmp_path / "prefs.jsonl"
+    _write_pairs(data)
+    settings = ["optim.max_steps=4", "logging.save_every=2", f"data.path={data}"]
+    run = train_tiny(tmp_path, "run", *settings).run_dir
+    shutil.rmtree(run / "final")  # as if killed before the final save
+    _write_pairs(data, swapped=True)
+    caches = sorted((tmp_path / "cache").iterdir())
+    capsys.readouterr()
+    assert _resume(tmp_path, "run", *settings) == 2
+    err = capsys.readouterr().err
+    assert "the run began on other inputs" in err and "train data (32 examples" in err and "Traceback" not in err
+    assert "tokenizer" not in err and "model (" not in err and "loss (" not in err  # only what changed is named
+    assert sorted((tmp_path / "cache").iterdir()) == caches  # refused before the reference was built
+    assert not (run / "final").exists()
+    assert _resume(tmp_path, "run", *settings, "--allow-changed-data") == 0
+    assert "on changed inputs (--allow-changed-data): held-out data" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("damaged", "how"),
+    [("model.safetensors", "truncated"), ("optimizer.bin", "truncated"), ("trainer_state.json", "emptied")],
+)
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_newest_intact_one(tmp_path, capsys, damaged, how):
+    settings = ["optim.max_steps=4", "logging.save_every=2"]
+    whole = train_tiny(tmp_path, "whole", *settings)
+    run = train_tiny(tmp_path, "run", *settings).run_dir
+    shutil.rmtree(run / "final")
+    newest = RunDirectory(run).checkpoint(4) / damaged
+    with newest.open("r+b") as handle:
+        handle.truncate(0 if how == "emptied" else newest.stat().st_size // 2)
+    capsys.readouterr()
+    assert _resume(tmp_path, "run", *settings) == 0
+    out = capsys.readouterr().out
+    assert f"skipped the damaged checkpoint {newest.parent}: {damaged} has" in out
+    assert f"resumed from {RunDirectory(run).checkpoint(2)} at step 2" in out
+    assert logged_lines(run / "metrics.jsonl") == logged_lines(whole.run_dir / "metrics.jsonl")
+    _assert_same_weights(run, whole)
+
+
+def test_with_no_intact_checkpoint_a_resume_starts_from_step_0(tmp_path, capsys):
+    settings = ["optim.max_steps=2", "logging.save_every=2"]
+    whole = train_tiny(tmp_path, "whole", *settings)
+    run = train_tiny(tmp_path, "run", *settings).run_dir
+    shutil.rmtree(run / "final")
+    (RunDirectory(run).checkpoint(2) / "trainer_state.json").write_text("")
+    capsys.readouterr()
+    assert _resume(tmp_path, "run", *settings) == 0
+    out = capsys.readouterr().out
+    assert "skipped the damaged checkpoint" in out and "no intact checkpoint in" in out
+    _assert_same_weights(run, whole)

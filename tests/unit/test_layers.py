@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "prefopt"
 
 # lowest first; a module may import from its own layer's package or a lower one
 LAYERS = (
-    ("types", "hub_names", "quickstart", "registry", "rankings", "config", "plots", "atomic"),
+    ("types", "hub_names", "quickstart", "registry", "rankings", "config", "plots", "atomic", "storage"),
     ("losses",),
     ("data",),
     ("model",),

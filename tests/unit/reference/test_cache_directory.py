@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from prefopt.reference import ReferenceCache, ReferenceCacheError, cache_info, clear_cache, get_or_build
+from prefopt.storage import StorageError
 from tests.unit.reference.test_cache import examples, fingerprint_for, job_for, model  # noqa: F401 (fixtures)
 
 DIGEST = "ab" * 32
@@ -53,5 +54,5 @@ def test_a_cache_directory_without_permission_is_one_message(model, examples, tm
         ReferenceCache.load(locked, DIGEST)
     monkeypatch.undo()
     monkeypatch.setattr(Path, "mkdir", _denied)
-    with pytest.raises(ReferenceCacheError, match=f"cannot write the reference cache {locked}/.*: Permission denied"):
+    with pytest.raises(StorageError, match=f"cannot write the reference cache {locked}/.*: Permission denied"):
         get_or_build(lambda: model, job_for(examples, locked, fingerprint_for(examples)))
