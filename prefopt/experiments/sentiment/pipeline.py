@@ -15,7 +15,6 @@ and ``table.md``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 from accelerate import PartialState
 
-from prefopt.atomic import write_jsonl
+from prefopt.atomic import write_jsonl, write_text
 from prefopt.config import ModelConfig
 from prefopt.experiments.sentiment.bootstrap import Bootstrap, naive_half_width
 from prefopt.experiments.sentiment.environment import describe, environment
@@ -138,12 +137,6 @@ def design_effect(point_id: str, point: FrontierPoint, bootstrap: Bootstrap) -> 
             "design_effect": ((high - low) / 2 / naive) ** 2 if naive > 0 else None,
         }
     return entry
-
-
-def write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)
 
 
 def run_experiment(
@@ -289,9 +282,9 @@ def run_experiment(
         "stages_s": stages,
         "wall_s": round(time.monotonic() - started, 1),
     }
-    write_atomically(out / "per_sample.json", json.dumps(per_sample))
-    write_atomically(out / "results.json", json.dumps(results, indent=1))
-    write_atomically(out / "table.md", table(results))
+    write_text(out / "per_sample.json", json.dumps(per_sample))
+    write_text(out / "results.json", json.dumps(results, indent=1))
+    write_text(out / "table.md", table(results))
     plot_frontier(results, out / "frontier.png", f"IMDb sentiment, {Path(results['model']).name}: reward vs KL")
     log(f"wrote {out / 'frontier.png'}, {out / 'table.md'} and {out / 'results.json'} in {results['wall_s']:.0f} s")
     return results
