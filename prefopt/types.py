@@ -92,11 +92,15 @@ class LossOutput:
         loss: scalar, the mean over prompts of the per-prompt loss.
         rewards: (B, K) detached implicit rewards (e.g. beta * h for DPO); padding slots are arbitrary.
         metrics: extra float metrics the loss wants logged (averaged over prompts).
+        example_losses: (B,) detached per-prompt losses whose mean over the prompts with a preference is
+            ``loss``; set by the bound loss (:class:`prefopt.losses.Loss`) for a loss that declares ``per_prompt``,
+            None otherwise. A loss function leaves it None.
     """
 
     loss: Tensor
     rewards: Tensor
     metrics: dict[str, float] = field(default_factory=dict)
+    example_losses: Tensor | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
+from prefopt.cli.report import held_out_lines
 
 EXIT_DIVERGED = 3  # a non-finite loss, gradient or weight during training (1: a crash, 2: a mistake in the input)
 
@@ -26,13 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def format_report(
     initial: dict[str, float], final: dict[str, float], steps: int, model_path: Path, plots: Sequence[Path] = ()
 ) -> str:
-    """The end report: where the model is, held-out metrics before and after, and the PNG files when written."""
-    rows = [("held-out metric", "before", "after")]
-    for name in ("accuracy", "margin", "loss", "kendall_tau"):
-        if name in final:
-            rows.append((name, f"{initial.get(name, float('nan')):.4f}", f"{final[name]:.4f}"))
-    width = max(len(r[0]) for r in rows)
-    lines = [f"{a:<{width}}  {b:>10}  {c:>10}" for a, b, c in rows]
+    """The end report: where the model is, held-out metrics before and after with their standard errors and the
+    number of held-out examples (:func:`prefopt.cli.report.held_out_lines`), and the PNG files when written."""
+    lines = held_out_lines([("before", initial), ("after", final)]) if final else ["no held-out examples"]
     if plots:
         lines.append(f"plots in {Path(plots[0]).parent}: {', '.join(Path(p).name for p in plots)}")
     return "\n".join([f"trained {steps} steps; final model in {model_path}", *lines])

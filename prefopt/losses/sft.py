@@ -18,6 +18,7 @@ def _declare(options: SFTOptions) -> Declarations:
         needs_reference=False,
         length_normalized=options.length_normalize,
         listwise=True,
+        likelihood=True,
         reward_difference=False,
         bradley_terry=False,
         monotone=True,
