@@ -9,7 +9,6 @@ from prefopt.engine.metrics import ExampleStats, MetricMean, preference_metrics
 from prefopt.losses import Declarations
 from prefopt.types import LossOutput, Scores
 
-
 REFERENCE_BASED = Declarations()
 
 
