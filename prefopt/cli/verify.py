@@ -14,7 +14,9 @@ from prefopt.verify import PROPERTIES, check_loss
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("verify", help="check a loss against the properties its declarations claim")
     parser.add_argument("name", help="registered loss name")
-    parser.add_argument("--max-examples", type=positive_int, default=100, help="hypothesis examples per property (100)")
+    parser.add_argument(
+        "--max-examples", type=positive_int, default=100, help="hypothesis examples per property (100)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the search and of the bandit samples (0)")
     parser.add_argument(
         "--option",
