@@ -46,9 +46,7 @@ def evaluation_setup(items: list[str]) -> EvaluationSetup:
         return evaluation_reference(config)
     # no CONFIG file: the run's settings, then the overrides
     config = load_config(recorded_file, items)
-    return evaluation_reference(
-        config, [f"configuration: recorded in {recorded_file}, with the command line's overrides"]
-    )
+    return evaluation_reference(config, [f"configuration: recorded in {recorded_file}, with the command line's overrides"])
 
 
 def run(args: argparse.Namespace) -> int:

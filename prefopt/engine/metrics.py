@@ -22,9 +22,6 @@ from prefopt.losses import Declarations
 from prefopt.rankings import best_rank, ranking_pairs
 from prefopt.types import LossOutput, Scores
 
-#: the metrics of a likelihood objective (``Declarations.likelihood``), which its reports show first
-LIKELIHOOD_METRICS = ("nll_per_token", "perplexity")
-
 
 def implicit_rewards(scores: Scores, declarations: Declarations) -> Tensor:
     """(B, K) the implicit reward up to its positive scale: h = log pi_theta(y|x) - log pi_ref(y|x), the DPO reward
@@ -128,7 +125,7 @@ class ExampleStats:
                 variance = mean * (1.0 - mean)
             else:
                 variance = max(squares - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
-            summary[name], summary[f"{name}_se"] = mean, math.sqrt(max(variance, 0.0) / count)
+            summary[name], summary[f"{name}_se"] = mean, math.sqrt(variance / count)
         return summary
 
 
