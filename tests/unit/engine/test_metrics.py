@@ -31,7 +31,7 @@ def test_accuracy_margin_and_kendall_tau_against_pair_enumeration():
     log_ratios = [[3.0, 1.0, 2.0, 0.0], [0.5, 0.5, -1.0, 9.0], [1.0, 2.0, 0.0, 0.0]]
     ranks = [[0, 1, 2, 3], [0, 1, 1, 4], [0, 0, 1, 2]]
     valid = [[True] * 4, [True, True, True, False], [True] * 4]
-    reference = torch.randn(3, 4)
+    reference = -torch.arange(12.0).reshape(3, 4)  # integers: policy - reference is exact, ties stay ties
     scores = Scores(
         policy=reference + torch.tensor(log_ratios),
         reference=reference,
