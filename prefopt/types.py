@@ -115,11 +115,15 @@ class BatchLoss:
         rewards: (B, K) detached implicit rewards of the batch's responses (a pairwise loss's rewards averaged over
             the pairs each response appears in); padding slots are arbitrary.
         metrics: the loss's metrics.
+        example_losses: (B,) detached per-prompt losses whose mean over the prompts with a preference is
+            ``loss``, for a loss that declares ``per_prompt`` (the standard error of the held-out loss needs them);
+            None otherwise.
     """
 
     loss: Tensor
     rewards: Tensor
     metrics: dict[str, float] = field(default_factory=dict)
+    example_losses: Tensor | None = None
 
 
 @dataclass(frozen=True)

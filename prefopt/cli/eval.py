@@ -12,6 +12,7 @@ import argparse
 import json
 
 from prefopt.cli.common import add_config_arguments, config_from_arguments
+from prefopt.cli.report import headline, held_out_lines, with_error
 from prefopt.config import load_config
 from prefopt.run.directory import recorded_config_file
 from prefopt.run.evaluation import EvaluationSetup, evaluation_reference
@@ -53,11 +54,31 @@ def run(args: argparse.Namespace) -> int:
 
     from prefopt.api import evaluate_setup  # heavy imports only when evaluating
 
-    metrics = evaluate_setup(evaluation_setup(args.items))
+    setup = evaluation_setup(args.items)
+    metrics = evaluate_setup(setup)
+    note = _overlap_note(setup, metrics)
     state = PartialState()
     if args.json:
         state.print(json.dumps(metrics))
-    else:
-        for name, value in metrics.items():
-            state.print(f"{name:<28} {value:.6f}")
+        return 0
+    lines = held_out_lines([("value", metrics)], what="evaluated", more="a larger data.eval_path gives tighter ones")
+    shown = {"examples", "trained_examples", *headline(metrics)}
+    others = [name for name in metrics if name not in shown and not name.endswith("_se")]
+    lines += ["other metrics:", *(f"  {name:<26} {with_error(metrics, name)}" for name in others)]
+    state.print("\n".join([*lines, note] if note else lines))
     return 0
+
+
+def _overlap_note(setup: EvaluationSetup, metrics: dict[str, float]) -> str | None:
+    """The line saying how many evaluated examples the evaluated run trained on (also put in ``metrics`` as
+    ``trained_examples``), or None for a model no prefopt run recorded."""
+    from prefopt.run.overlap import training_overlap  # loads data and a tokenizer
+
+    try:
+        overlap = training_overlap(setup.config)
+    except (OSError, ValueError) as error:
+        return f"cannot tell whether the run trained on these examples: its training data did not load ({error})"
+    if overlap is None:
+        return None
+    metrics["trained_examples"] = overlap.trained
+    return overlap.note()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from accelerate import Accelerator
 from torch import nn
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.metrics import MetricMean, preference_metrics
+from prefopt.engine.metrics import ExampleStats, MetricMean, example_values, preference_metrics
 from prefopt.engine.step import loss_step
 from prefopt.losses import TrainingLoss
 from prefopt.model.logprobs import Layout
@@ -26,26 +28,38 @@ def evaluate(
     batch_size: int,
     pad_token_id: int,
 ) -> dict[str, float]:
-    """Metrics of :func:`prefopt.engine.metrics.preference_metrics` averaged over the distinct examples, the
-    model run in ``layout``.
+    """Held-out metrics of the model run in ``layout`` on the distinct ``examples``, over all processes.
+
+    ``examples``: how many were evaluated. Each value of :func:`~prefopt.engine.metrics.example_values`
+    (``accuracy``, ``margin``, ``kendall_tau``, ``loss``, ``rewards/accuracy``, ``rewards/margin``,
+    ``nll_per_token``) is the mean over the examples it counts for, with its standard error as ``<name>_se``
+    (:meth:`~prefopt.engine.metrics.ExampleStats.summary`); a likelihood objective adds ``perplexity`` =
+    exp(``nll_per_token``). The rest of :func:`~prefopt.engine.metrics.preference_metrics` (rewards and log-probs
+    per rank, the loss's own metrics, and ``loss`` where the loss gives no per-example losses) are means over
+    batches weighted by their examples.
 
     Examples are taken in the fixed batches of :func:`prefopt.reference.batches.reference_batches`, the batches
     the reference cache is computed in, so before training the policy reproduces the reference log-probs bit for
     bit (every margin exactly 0, accuracy exactly 50%). Each process evaluates every ``num_processes``-th batch
     with the unwrapped model (a DDP-wrapped forward would wait for the other processes, which may hold fewer
-    batches); totals and weights are then summed.
+    batches); totals are then summed.
     """
     if not examples:
         return {}
     model = accelerator.unwrap_model(model)
     was_training = model.training
     model.eval()
-    mean = MetricMean()
+    mean, stats = MetricMean(), ExampleStats()
+    declarations = loss.declarations
     batches = reference_batches(examples, batch_size)[accelerator.process_index :: accelerator.num_processes]
     with torch.no_grad():
         for group in batches:
             batch = collate(group, pad_token_id).to(accelerator.device)
             scores, out = loss_step(model, batch, layout, loss, reference)
-            mean.add(preference_metrics(scores, out), weight=len(batch.keys))
+            mean.add(preference_metrics(scores, out, declarations), weight=len(batch.keys))
+            stats.add(example_values(scores, out, declarations))
     model.train(was_training)
-    return mean.gathered_means(accelerator)
+    metrics = {"examples": len(examples), **mean.gathered_means(accelerator), **stats.gathered(accelerator).summary()}
+    if "nll_per_token" in metrics:
+        metrics["perplexity"] = math.exp(metrics["nll_per_token"])
+    return metrics

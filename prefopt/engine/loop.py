@@ -215,7 +215,7 @@ class Trainer:
                 with self.accelerator.autocast():
                     scores, out = loss_step(self.model, batch, self.layout, self.loss, self.reference)
                 self.accelerator.backward(out.loss / self.accumulation)
-            mean.add(preference_metrics(scores, out), weight=len(indices))
+            mean.add(preference_metrics(scores, out, self.loss.declarations), weight=len(indices))
         # the norm before clipping (no max_grad_norm: an infinite maximum leaves the gradients as they are); under
         # fp16 the loss scaler skips an overflowing step itself and lowers its scale
         norm = self.accelerator.clip_grad_norm_(self.model.parameters(), optim.max_grad_norm or math.inf)

@@ -1,55 +1,132 @@
-"""Training and evaluation metrics computed from a batch's scores and the loss's rewards.
+"""Training and evaluation metrics computed from a batch's scores, and the loss's own rewards beside them.
 
-All metrics are means over prompts (or over preference pairs, for pair metrics) of one batch; a
-:class:`MetricMean` combines batches weighted by how many prompts each held, and a :class:`MetricWindow` the
-optimizer steps between two training-metric lines.
+The preference metrics (accuracy, margin, Kendall tau) are the engine's, never the loss's: they are computed from
+the implicit reward the engine derives from the scores and the loss's declarations (:func:`implicit_rewards`),
+so a loss cannot report a better accuracy than its model has. The loss's own ``rewards`` are measured beside them
+under ``rewards/``. Per-example values (:func:`example_values`) give the held-out means and their standard
+errors (:class:`ExampleStats`); a :class:`MetricMean` combines batches weighted by how many prompts each held, and
+a :class:`MetricWindow` the optimizer steps between two training-metric lines.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from typing import Any
 
 import torch
+from torch import Tensor
 
-from prefopt.rankings import ranking_pairs
+from prefopt.losses import Declarations
+from prefopt.rankings import best_rank, ranking_pairs
 from prefopt.types import BatchLoss, Scores
 
 
-def preference_metrics(scores: Scores, out: BatchLoss) -> dict[str, float]:
-    """Loss, rewards and log-probs per rank, pairwise accuracy, margins and (K > 2) Kendall tau.
+def implicit_rewards(scores: Scores, declarations: Declarations) -> Tensor:
+    """(B, K) the implicit reward up to its positive scale: h = log pi_theta(y|x) - log pi_ref(y|x), the DPO reward
+    r = beta * h (eq. 5) divided by beta, for a loss that reads the reference; log pi_theta(y|x) alone (pi_ref
+    uniform) for one that does not; each divided by the response length when the loss declares
+    ``length_normalized``. Orderings, and so accuracy and Kendall tau, are those of beta * h for any beta > 0."""
+    return scores.log_ratio(reference_free=scores.reference is None, length_normalize=declarations.length_normalized)
 
-    Accuracy counts, over every strictly ordered pair of responses of a prompt, the pairs whose implicit
-    rewards agree with the ranking; a pair with equal rewards counts one half (so pi_theta = pi_ref gives 50%).
-    Kendall tau per prompt is (concordant - discordant) / ordered pairs.
+
+def example_values(scores: Scores, out: BatchLoss, declarations: Declarations) -> dict[str, tuple[Tensor, Tensor]]:
+    """Per example of the batch, ``name -> (values (B,), counted (B,) bool)``: the examples a value counts for.
+
+    ``accuracy``: over the prompt's strictly ordered pairs of responses, the share whose implicit rewards agree
+    with the ranking, a pair with equal rewards counting one half (so pi_theta = pi_ref gives 50%); ``margin``: the
+    mean over those pairs of h(better) - h(worse); ``kendall_tau`` (K > 2): (concordant - discordant) / pairs;
+    ``rewards/accuracy`` and ``rewards/margin``: the same of the loss's own ``rewards``; ``loss``: the per-prompt
+    loss where the loss gives it (``BatchLoss.example_losses``); for a likelihood objective, ``nll_per_token``:
+    -log pi_theta of the best response(s) over their tokens. Examples without a strict pair count for none of
+    the pair metrics.
     """
-    rewards = out.rewards.detach().float()  # (B, K)
     index, pair_valid = ranking_pairs(scores.ranks, scores.valid)  # (P, 2), (B, P)
-    diff = rewards[:, index[:, 0]] - rewards[:, index[:, 1]]  # (B, P) better minus worse
     pairs = pair_valid.float()
     num_pairs = pairs.sum(dim=1)  # (B,)
     has_pairs = num_pairs > 0
-    agree = (diff > 0).float() + 0.5 * (diff == 0).float()
-    sign = torch.sign(diff)
+    values = {}
+    for prefix, rewards in (("", implicit_rewards(scores, declarations)), ("rewards/", out.rewards)):
+        rewards = rewards.detach().float()
+        diff = rewards[:, index[:, 0]] - rewards[:, index[:, 1]]  # (B, P) better minus worse
+        agree = (diff > 0).float() + 0.5 * (diff == 0).float()
+        values[f"{prefix}accuracy"] = ((agree * pairs).sum(dim=1) / num_pairs.clamp(min=1), has_pairs)
+        values[f"{prefix}margin"] = ((diff * pairs).sum(dim=1) / num_pairs.clamp(min=1), has_pairs)
+        if not prefix and scores.num_slots > 2:
+            tau = (torch.sign(diff) * pairs).sum(dim=1) / num_pairs.clamp(min=1)
+            values["kendall_tau"] = (tau, has_pairs)
+    if out.example_losses is not None:
+        values["loss"] = (out.example_losses.detach().float(), has_pairs)
+    if declarations.likelihood:
+        best = scores.valid & (scores.ranks == best_rank(scores.ranks, scores.valid))  # (B, K)
+        tokens = scores.lengths.masked_fill(~best, 0).sum(dim=1)
+        nll = -scores.policy.detach().float().masked_fill(~best, 0.0).sum(dim=1)
+        values["nll_per_token"] = (nll / tokens.clamp(min=1), tokens > 0)
+    return values
 
-    metrics = {
-        "loss": float(out.loss.detach()),
-        "accuracy": float((agree * pairs).sum() / pairs.sum().clamp(min=1)),
-        "margin": float((diff * pairs).sum() / pairs.sum().clamp(min=1)),
-    }
-    if scores.num_slots > 2:
-        tau = (sign * pairs).sum(dim=1)[has_pairs] / num_pairs[has_pairs]
-        metrics["kendall_tau"] = float(tau.mean()) if tau.numel() else 0.0
-    named = {"rewards": rewards, "logps/policy": scores.policy.detach().float()}
+
+def preference_metrics(scores: Scores, out: BatchLoss, declarations: Declarations) -> dict[str, float]:
+    """The batch's loss, the means of :func:`example_values` over the examples each counts for, the mean rewards
+    and log-probs per rank, and the loss's own metrics (one whose name is an engine metric's is kept as
+    ``loss_metrics/<name>``)."""
+    metrics = {"loss": float(out.loss.detach())}
+    for name, (values, counted) in example_values(scores, out, declarations).items():
+        if name != "loss":
+            metrics[name] = float(values[counted].mean()) if counted.any() else 0.0
+    if "nll_per_token" in metrics:
+        metrics["perplexity"] = math.exp(metrics["nll_per_token"])
+    named = {"rewards": out.rewards.detach().float(), "logps/policy": scores.policy.detach().float()}
     if scores.reference is not None:
         named["logps/reference"] = scores.reference.detach().float()
     for rank in scores.ranks[scores.valid].unique().tolist():
         at_rank = (scores.ranks == rank) & scores.valid
         for prefix, values in named.items():
             metrics[f"{prefix}/rank{rank}"] = float(values[at_rank].mean())
-    metrics.update(out.metrics)
+    metrics.update({(f"loss_metrics/{name}" if name in metrics else name): v for name, v in out.metrics.items()})
     return metrics
+
+
+class ExampleStats:
+    """Count, sum and sum of squares of named per-example values, over batches and processes: their means and
+    standard errors."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])  # count, sum, sum of squares
+
+    def add(self, values: dict[str, tuple[Tensor, Tensor]]) -> None:
+        for name, (value, counted) in values.items():
+            kept = value[counted].double()
+            self.add_sums(name, kept.numel(), float(kept.sum()), float((kept * kept).sum()))
+
+    def gathered(self, accelerator) -> ExampleStats:
+        """The statistics of every process together (each process calls this)."""
+        if accelerator.num_processes == 1:
+            return self
+        merged = ExampleStats()
+        for sums in accelerator.gather_for_metrics([dict(self.sums)], use_gather_object=True):
+            for name, (count, total, squares) in sums.items():
+                merged.add_sums(name, count, total, squares)
+        return merged
+
+    def add_sums(self, name: str, count: float, total: float, squares: float) -> None:
+        current = self.sums[name]
+        current[0], current[1], current[2] = current[0] + count, current[1] + total, current[2] + squares
+
+    def summary(self) -> dict[str, float]:
+        """``name`` (the mean) and ``name_se`` (its standard error) of each value with at least one example: for
+        ``accuracy``, sqrt(p (1 - p) / n); else the sample standard deviation over sqrt(n) (0 for n = 1)."""
+        summary = {}
+        for name, (count, total, squares) in self.sums.items():
+            if not count:
+                continue
+            mean = total / count
+            if name.endswith("accuracy"):
+                variance = mean * (1.0 - mean)
+            else:
+                variance = max(squares - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
+            summary[name], summary[f"{name}_se"] = mean, math.sqrt(variance / count)
+        return summary
 
 
 class MetricMean:

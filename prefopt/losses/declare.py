@@ -42,6 +42,10 @@ class Declarations:
             and K-way rankings are decomposed into pairs before the loss sees them.
         accepts_ties: a listwise loss takes tied ranks (False: it raises ValueError on a tied ranking, and the
             tie properties of :mod:`prefopt.verify` are skipped).
+    Reports:
+        likelihood: the loss maximises the likelihood of the best responses (SFT): reports show the held-out
+            negative log-likelihood per token of the best response and its perplexity first, and the preference
+            metrics of the policy's log-probs second.
     Properties (checked by :mod:`prefopt.verify`):
         reward_difference: each prompt's loss depends on its scores only through differences between its
             responses, so adding f(x) to all policy (or all reference) log-probs of a prompt changes nothing
@@ -69,6 +73,7 @@ class Declarations:
     length_normalized: bool = False
     listwise: bool = False
     accepts_ties: bool = True
+    likelihood: bool = False
     reward_difference: bool = True
     bradley_terry: bool = False
     monotone: bool = True

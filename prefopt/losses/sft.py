@@ -19,6 +19,7 @@ def _declare(options: SFTOptions) -> Declarations:
         length_normalized=options.length_normalize,
         listwise=True,
         bounded_below=0.0,  # -log pi >= 0
+        likelihood=True,
         reward_difference=False,
         bradley_terry=False,
         monotone=True,

@@ -31,3 +31,16 @@ def test_eval_of_a_preset_run_compares_with_the_preset_it_started_from(tmp_path,
     told, _ = eval_json([str(final / "prefopt.yaml"), f"model.path={final}", f"model.reference_path={initial}"], capsys)
     assert found == pytest.approx(told, abs=1e-6)
     assert found["margin"] != 0  # the trained model is compared with another model, not with itself
+
+
+def test_eval_on_the_training_file_says_how_many_examples_the_run_trained_on(tmp_path, capsys, ranked_file):
+    result = train_tiny(tmp_path, "run", f"data.path={ranked_file}")
+    final = result.run_dir / "final"
+    metrics, out = eval_json([f"model.path={final}", f"data.eval_path={ranked_file}"], capsys)
+    trained = metrics["examples"] - result.initial_metrics["examples"]  # all but the held-out examples
+    assert metrics["trained_examples"] == trained > 0
+    assert main(["eval", f"model.path={final}", f"data.eval_path={ranked_file}"]) == 0
+    text = capsys.readouterr().out
+    assert f"note: {trained} of the {int(metrics['examples'])} evaluated examples are in the training split" in text
+    assert f"evaluated metric ({int(metrics['examples'])} examples)" in text
+    assert "accuracy_se" not in text and "±" in text

@@ -167,3 +167,36 @@ def test_training_options_run_to_the_end(tmp_path, options):
     assert len(result.history) == 3 and all(math.isfinite(x) for x in train_losses(result))
     logged = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in logged if line["split"] == "train"] == [1, 2, 3]
+
+
+def test_held_out_metrics_carry_their_size_and_standard_errors(tmp_path, capsys):
+    assert main(["train", *tiny_overrides(tmp_path, "run")]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "run" / "final" / "report.json").read_text())
+    initial, final = report["initial_eval"], report["final_eval"]
+    held_out = int(final["examples"])
+    assert held_out == initial["examples"] > 0
+    p = final["accuracy"]
+    assert final["accuracy_se"] == pytest.approx(math.sqrt(p * (1 - p) / held_out))
+    assert final["margin_se"] > 0 and final["loss_se"] > 0
+    assert f"held-out metric ({held_out} examples)" in out
+    assert f"± is one standard error over the {held_out} held-out examples" in out
+    assert f"only {held_out} held-out examples" in out  # so few that the report says so
+    rows = {
+        line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["accuracy"], ["margin"])
+    }
+    assert rows["accuracy"][-3:] == [f"{final['accuracy']:.4f}", "±", f"{final['accuracy_se']:.4f}"]
+
+
+def test_an_sft_run_reports_what_sft_optimises(tmp_path, capsys):
+    assert main(["train", *tiny_overrides(tmp_path, "sft"), "loss=sft"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "sft" / "final" / "report.json").read_text())
+    initial, final = report["initial_eval"], report["final_eval"]
+    assert final["nll_per_token"] < initial["nll_per_token"]  # three steps at lr 1e-3 lower the NLL
+    assert final["perplexity"] == pytest.approx(math.exp(final["nll_per_token"]))
+    table = out.split("held-out metric", 1)[1].splitlines()
+    assert [line.split()[0] for line in table[1:4]] == ["nll_per_token", "perplexity", "loss"]
+    assert table[4].startswith("secondary: preference accuracy of the policy's log-probs")
+    assert not any(line.startswith("margin") for line in table)
+    assert "nll_per_token" not in train_tiny(tmp_path, "dpo").final_metrics  # a preference loss reports none
