@@ -7,7 +7,7 @@ import torch
 
 from prefopt.engine.metrics import ExampleStats, MetricMean, preference_metrics
 from prefopt.losses import Declarations
-from prefopt.types import LossOutput, Scores
+from prefopt.types import BatchLoss, Scores
 
 REFERENCE_BASED = Declarations()
 
@@ -38,7 +38,7 @@ def test_accuracy_margin_and_kendall_tau_against_pair_enumeration():
         ranks=torch.tensor(ranks),
         valid=torch.tensor(valid),
     )
-    out = LossOutput(loss=torch.tensor(0.25), rewards=0.1 * torch.tensor(log_ratios))
+    out = BatchLoss(loss=torch.tensor(0.25), rewards=0.1 * torch.tensor(log_ratios))
     metrics = preference_metrics(scores, out, REFERENCE_BASED)
     accuracy, margin, tau = _independent(log_ratios, ranks, valid)
     assert metrics["accuracy"] == pytest.approx(accuracy) == metrics["rewards/accuracy"]
@@ -54,7 +54,7 @@ def test_the_loss_s_rewards_never_decide_the_engine_s_accuracy():
     # reward beta * (policy - reference) is 0 for every response, whatever the loss returns
     policy = torch.tensor([[-1.0, -5.0], [-2.0, -9.0], [-7.0, -3.0]])
     scores = Scores(policy=policy, reference=policy.clone())
-    out = LossOutput(loss=torch.tensor(0.69), rewards=policy)
+    out = BatchLoss(loss=torch.tensor(0.69), rewards=policy)
     metrics = preference_metrics(scores, out, REFERENCE_BASED)
     assert metrics["accuracy"] == 0.5 and metrics["margin"] == 0.0
     assert metrics["rewards/accuracy"] == pytest.approx(2 / 3)  # what the loss's own rewards claim
@@ -65,7 +65,7 @@ def test_without_a_reference_the_reward_is_the_policy_log_prob_normalised_as_dec
     policy = torch.tensor([[-4.0, -3.0], [-6.0, -9.0]])
     lengths = torch.tensor([[4.0, 1.0], [6.0, 3.0]])
     scores = Scores(policy=policy, lengths=lengths)
-    out = LossOutput(loss=torch.tensor(0.0), rewards=torch.zeros(2, 2))
+    out = BatchLoss(loss=torch.tensor(0.0), rewards=torch.zeros(2, 2))
     summed = preference_metrics(scores, out, Declarations(needs_reference=False))
     per_token = preference_metrics(scores, out, Declarations(needs_reference=False, length_normalized=True))
     assert summed["accuracy"] == 0.5 and summed["margin"] == pytest.approx(((-1.0) + 3.0) / 2)
@@ -77,7 +77,7 @@ def test_a_likelihood_objective_reports_the_best_response_s_nll_per_token_and_pe
     lengths = torch.tensor([[3.0, 1.0, 1.0], [2.0, 4.0, 1.0]])
     ranks = torch.tensor([[0, 1, 2], [0, 0, 1]])  # the second prompt has two best responses (a tie)
     scores = Scores(policy=policy, lengths=lengths, ranks=ranks)
-    out = LossOutput(loss=torch.tensor(0.0), rewards=policy)
+    out = BatchLoss(loss=torch.tensor(0.0), rewards=policy)
     metrics = preference_metrics(scores, out, Declarations(needs_reference=False, likelihood=True))
     nll = statistics.mean([6.0 / 3.0, (3.0 + 3.0) / (2.0 + 4.0)])
     assert metrics["nll_per_token"] == pytest.approx(nll)
@@ -87,7 +87,7 @@ def test_a_likelihood_objective_reports_the_best_response_s_nll_per_token_and_pe
 
 def test_a_loss_metric_named_like_an_engine_metric_is_kept_apart():
     scores = Scores(policy=torch.zeros(2, 2), reference=torch.zeros(2, 2))
-    out = LossOutput(loss=torch.tensor(0.0), rewards=torch.zeros(2, 2), metrics={"margin": 7.0, "delta": 1.0})
+    out = BatchLoss(loss=torch.tensor(0.0), rewards=torch.zeros(2, 2), metrics={"margin": 7.0, "delta": 1.0})
     metrics = preference_metrics(scores, out, REFERENCE_BASED)
     assert metrics["margin"] == 0.0 and metrics["loss_metrics/margin"] == 7.0 and metrics["delta"] == 1.0
 
