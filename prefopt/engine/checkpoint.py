@@ -37,6 +37,7 @@ def save_checkpoint(
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()  # every process writes its own random state into ``partial``
     if accelerator.is_main_process:
         (partial / CHECKPOINT_STATE).write_text(json.dumps({"step": step, **state}))
         (partial / CHECKPOINT_CONFIG).write_text(config_yaml)
