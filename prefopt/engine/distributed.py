@@ -6,6 +6,11 @@ multi-process CPU run when asked for the CPU explicitly, so that is done when se
 CUDA device exists. ``accelerate launch --cpu`` itself starts one process whatever ``--num_processes`` says (its
 multi-process CPU launcher is ``mpirun``); ``accelerate launch --multi_gpu --num_processes N`` starts N processes
 through torchrun, which run on the CPU with gloo where there is no GPU.
+
+FSDP2 runs on the CPU over gloo too, but accelerate keeps a multi-process CPU run as DDP even when FSDP is asked
+for (``ACCELERATE_USE_FSDP=true``, as ``accelerate launch`` with ``distributed_type: FSDP`` sets it): its state
+turns only accelerator runs into FSDP. There the run is turned into FSDP as accelerate does it on GPUs
+(:func:`shard_on_cpu`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ import sys
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+from prefopt.config import ConfigError
 
 
 def make_accelerator(mixed_precision: str = "no") -> Accelerator:
@@ -25,7 +33,31 @@ def make_accelerator(mixed_precision: str = "no") -> Accelerator:
     if note := single_cpu_launch_note(os.environ):
         print(note, file=sys.stderr)
     multi_process = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(mixed_precision=mixed_precision, cpu=multi_process and not torch.cuda.is_available())
+    on_cpu = multi_process and not torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision=mixed_precision, cpu=on_cpu)
+    if on_cpu and os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        shard_on_cpu(accelerator, mixed_precision)
+    return accelerator
+
+
+def shard_on_cpu(accelerator: Accelerator, mixed_precision: str) -> None:
+    """Make the multi-process CPU run of ``accelerator`` an FSDP2 run, with the plugin accelerate builds from the
+    ``FSDP_*`` variables: what its state does for an accelerator's run (accelerate 1.16, ``AcceleratorState``),
+    which it leaves undone on the CPU (``DistributedType.MULTI_CPU``, the model then wrapped in DDP).
+
+    Raises:
+        ConfigError: ``FSDP_VERSION`` is not 2; FSDP1 fails on the CPU (torch rejects the ``cpu:N`` device).
+    """
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        raise ConfigError(
+            f"FSDP on CPU needs FSDP_VERSION=2 (fsdp_version: 2 in an accelerate config); got {plugin.fsdp_version}"
+        )
+    if mixed_precision != "no":
+        plugin.set_mixed_precision(mixed_precision)
+    accelerator.state.fsdp_plugin = plugin
+    accelerator.state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP
 
 
 def single_cpu_launch_note(environment: dict[str, str]) -> str | None:

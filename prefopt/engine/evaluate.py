@@ -6,6 +6,7 @@ import math
 
 import torch
 from accelerate import Accelerator
+from accelerate.utils import DistributedType
 from torch import nn
 
 from prefopt.data.batch import TokenizedExample, collate
@@ -42,7 +43,8 @@ def evaluate(
     the reference cache is computed in, so before training the policy reproduces the reference log-probs bit for
     bit (every margin exactly 0, accuracy exactly 50%). Each process evaluates every ``num_processes``-th batch
     with the unwrapped model (a DDP-wrapped forward would wait for the other processes, which may hold fewer
-    batches); totals are then summed.
+    batches); totals are then summed. A sharded model (FSDP, DeepSpeed) gathers its parameters from
+    every process in each forward, so there a process short of batches runs its first one again, uncounted.
     """
     if not examples:
         return {}
@@ -51,13 +53,19 @@ def evaluate(
     model.eval()
     mean, stats = MetricMean(), ExampleStats()
     declarations = loss.declarations
-    batches = reference_batches(examples, batch_size)[accelerator.process_index :: accelerator.num_processes]
+    every_batch = reference_batches(examples, batch_size)
+    batches = every_batch[accelerator.process_index :: accelerator.num_processes]
+    forwards = len(batches)
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        forwards = math.ceil(len(every_batch) / accelerator.num_processes)
     with torch.no_grad():
-        for group in batches:
-            batch = collate(group, pad_token_id).to(accelerator.device)
+        for index in range(forwards):
+            counted = index < len(batches)
+            batch = collate(batches[index] if counted else every_batch[0], pad_token_id).to(accelerator.device)
             scores, out = loss_step(model, batch, layout, loss, reference)
-            mean.add(preference_metrics(scores, out, declarations), weight=len(batch.keys))
-            stats.add(example_values(scores, out, declarations))
+            if counted:
+                mean.add(preference_metrics(scores, out, declarations), weight=len(batch.keys))
+                stats.add(example_values(scores, out, declarations))
     model.train(was_training)
     metrics = {"examples": len(examples), **mean.gathered_means(accelerator), **stats.gathered(accelerator).summary()}
     if "nll_per_token" in metrics:

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from tqdm.auto import tqdm
 
 from prefopt.config import RunConfig, dump_config
@@ -367,6 +367,7 @@ class Trainer:
     def save_final(self, initial: dict[str, float], final: dict[str, float]) -> None:
         """``save_pretrained`` (safetensors), tokenizer, resolved config and the report, written atomically."""
         self.accelerator.wait_for_everyone()
+        weights = self._gathered_weights()
         if not self.accelerator.is_main_process:
             return
         model = self.accelerator.unwrap_model(self.model)
@@ -374,7 +375,7 @@ class Trainer:
             model = model.merge_and_unload()
 
         def save_model(directory: Path) -> None:
-            model.save_pretrained(directory, safe_serialization=True)
+            model.save_pretrained(directory, safe_serialization=True, state_dict=weights)
             self.tokenizer.save_pretrained(directory)
 
         report = {
@@ -385,6 +386,19 @@ class Trainer:
             "costs": self.costs.report(self.accelerator.device),
         }
         self.run_dir.write_final(save_model, self.config_yaml, report)
+
+    def _gathered_weights(self) -> dict[str, torch.Tensor] | None:
+        """Under FSDP the full weights, gathered by every process onto the main one's CPU (empty elsewhere); else
+        ``None``: ``save_pretrained`` then reads the unwrapped model's own. Names of one tied parameter (an output
+        head sharing the input embedding) get one tensor, which ``save_pretrained`` writes once, as unsharded."""
+        if self.accelerator.distributed_type != DistributedType.FSDP:
+            return None
+        weights = self.accelerator.get_state_dict(self.model)
+        first_name: dict[int, str] = {}
+        for name, parameter in self.model.state_dict(keep_vars=True).items():
+            if name in weights:
+                weights[name] = weights[first_name.setdefault(id(parameter), name)]
+        return weights
 
 
 def model_record(config: RunConfig, source: ModelSource) -> dict:
