@@ -10,7 +10,7 @@ from accelerate.utils import DistributedType
 from torch import nn
 
 from prefopt.data.batch import TokenizedExample, collate
-from prefopt.engine.metrics import ExampleStats, MetricMean, example_values, preference_metrics
+from prefopt.engine.metrics import ExampleStats, MetricMean, batch_metrics, example_values
 from prefopt.engine.step import loss_step
 from prefopt.losses import TrainingLoss
 from prefopt.model.logprobs import Layout
@@ -35,7 +35,7 @@ def evaluate(
     (``accuracy``, ``margin``, ``kendall_tau``, ``loss``, ``rewards/accuracy``, ``rewards/margin``,
     ``nll_per_token``) is the mean over the examples it counts for, with its standard error as ``<name>_se``
     (:meth:`~prefopt.engine.metrics.ExampleStats.summary`); a likelihood objective adds ``perplexity`` =
-    exp(``nll_per_token``). The rest of :func:`~prefopt.engine.metrics.preference_metrics` (rewards and log-probs
+    exp(``nll_per_token``). The rest of :func:`~prefopt.engine.metrics.batch_metrics` (rewards and log-probs
     per rank, the loss's own metrics, and ``loss`` where the loss gives no per-example losses) are means over
     batches weighted by their examples.
 
@@ -64,7 +64,7 @@ def evaluate(
             batch = collate(batches[index] if counted else every_batch[0], pad_token_id).to(accelerator.device)
             scores, out = loss_step(model, batch, layout, loss, reference)
             if counted:
-                mean.add(preference_metrics(scores, out, declarations), weight=len(batch.keys))
+                mean.add(batch_metrics(scores, out, declarations), weight=len(batch.keys))
                 stats.add(example_values(scores, out, declarations))
     model.train(was_training)
     metrics = {"examples": len(examples), **mean.gathered_means(accelerator), **stats.gathered(accelerator).summary()}

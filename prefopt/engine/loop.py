@@ -31,7 +31,7 @@ from prefopt.engine import checkpoint
 from prefopt.engine.distributed import make_accelerator
 from prefopt.engine.evaluate import evaluate
 from prefopt.engine.identity import run_identity
-from prefopt.engine.metrics import MetricMean, MetricWindow, preference_metrics
+from prefopt.engine.metrics import MetricMean, MetricWindow, batch_metrics
 from prefopt.engine.metrics_log import MetricsLog
 from prefopt.engine.optim import build_optimizer, build_scheduler
 from prefopt.engine.quiet import tied_weight_warning_silenced
@@ -192,7 +192,10 @@ class Trainer:
 
     # training ----------------------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
-        """One optimizer step over ``accumulation`` micro-batches; returns the step's training metrics."""
+        """One optimizer step over ``accumulation`` micro-batches; returns the step's training metrics.
+
+        The micro-batches' metrics and token counts stay on the device (:func:`~prefopt.engine.metrics.batch_metrics`);
+        the step reads them to the host once, with the gradient norm its divergence check needs."""
         optim = self.config.optim
         micro_batches = step_micro_batches(
             len(self.splits.train),
@@ -204,18 +207,18 @@ class Trainer:
             self.accelerator.num_processes,
         )
         mean = MetricMean()
-        tokens = 0
+        tokens = torch.zeros((), dtype=torch.long, device=self.accelerator.device)
         for j, indices in enumerate(micro_batches):
             batch = self._collate([self.splits.train[i] for i in indices])
             # each valid slot processes its prompt and its response
-            tokens += int((batch.prompt_mask.sum(1) * batch.valid.sum(1)).sum() + batch.response_mask.sum())
+            tokens += (batch.prompt_mask.sum(1) * batch.valid.sum(1)).sum() + batch.response_mask.sum()
             last = j == len(micro_batches) - 1
             context = self.accelerator.no_sync(self.model) if not last else contextlib.nullcontext()
             with context:
                 with self.accelerator.autocast():
                     scores, out = loss_step(self.model, batch, self.layout, self.loss, self.reference)
                 self.accelerator.backward(out.loss / self.accumulation)
-            mean.add(preference_metrics(scores, out, self.loss.declarations), weight=len(indices))
+            mean.add(batch_metrics(scores, out, self.loss.declarations), weight=len(indices))
         # the norm before clipping (no max_grad_norm: an infinite maximum leaves the gradients as they are); under
         # fp16 the loss scaler skips an overflowing step itself and lowers its scale
         norm = self.accelerator.clip_grad_norm_(self.model.parameters(), optim.max_grad_norm or math.inf)
@@ -226,7 +229,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         metrics = mean.gathered_means(self.accelerator)
         metrics["lr"] = self.scheduler.get_last_lr()[0]
-        metrics["tokens"] = int(self.accelerator.reduce(torch.tensor(tokens, device=self.accelerator.device), "sum"))
+        metrics["tokens"] = int(self.accelerator.reduce(tokens, "sum"))
         if optim.max_grad_norm is not None and norm is not None:
             metrics["grad_norm"] = float(norm)
         return metrics

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -66,25 +67,47 @@ def example_values(scores: Scores, out: BatchLoss, declarations: Declarations) -
     return values
 
 
-def preference_metrics(scores: Scores, out: BatchLoss, declarations: Declarations) -> dict[str, float]:
+#: A metric of one batch on the batch's device: (value, present), both 0-d; ``present`` is 1.0 where the batch
+#: has what the metric measures (a response at that rank, an example with a strict pair), else 0.0.
+Metric = tuple[Tensor, Tensor]
+
+
+def batch_metrics(scores: Scores, out: BatchLoss, declarations: Declarations) -> dict[str, Metric | float]:
     """The batch's loss, the means of :func:`example_values` over the examples each counts for, the mean rewards
     and log-probs per rank, and the loss's own metrics (one whose name is an engine metric's is kept as
-    ``loss_metrics/<name>``)."""
-    metrics = {"loss": float(out.loss.detach())}
+    ``loss_metrics/<name>``), as :data:`Metric` tensors that stay on the device: computing them waits for
+    nothing, so a training step reads them to the host once (:class:`MetricMean`), not once per micro-batch."""
+    one = out.loss.new_ones(())
+    metrics: dict[str, Metric | float] = {"loss": (out.loss.detach().float(), one)}
     for name, (values, counted) in example_values(scores, out, declarations).items():
         if name != "loss":
-            metrics[name] = float(values[counted].mean()) if counted.any() else 0.0
+            metrics[name] = _masked_mean(values, counted)
     if "nll_per_token" in metrics:
-        metrics["perplexity"] = math.exp(metrics["nll_per_token"])
+        nll, present = metrics["nll_per_token"]
+        metrics["perplexity"] = (nll.exp(), present)
     named = {"rewards": out.rewards.detach().float(), "logps/policy": scores.policy.detach().float()}
     if scores.reference is not None:
         named["logps/reference"] = scores.reference.detach().float()
-    for rank in scores.ranks[scores.valid].unique().tolist():
+    for rank in range(scores.num_slots):  # dense ranks lie in 0 .. K - 1
         at_rank = (scores.ranks == rank) & scores.valid
         for prefix, values in named.items():
-            metrics[f"{prefix}/rank{rank}"] = float(values[at_rank].mean())
+            metrics[f"{prefix}/rank{rank}"] = _masked_mean(values, at_rank)
     metrics.update({(f"loss_metrics/{name}" if name in metrics else name): v for name, v in out.metrics.items()})
     return metrics
+
+
+def preference_metrics(scores: Scores, out: BatchLoss, declarations: Declarations) -> dict[str, float]:
+    """:func:`batch_metrics` read to the host: the metrics the batch has (absent ones left out)."""
+    mean = MetricMean()
+    mean.add(batch_metrics(scores, out, declarations), weight=1.0)
+    return mean.means()
+
+
+def _masked_mean(values: Tensor, mask: Tensor) -> Metric:
+    """The mean of ``values`` where ``mask``, and whether there is any (0 and 0.0 when none)."""
+    count = mask.sum()
+    mean = values.float().masked_fill(~mask, 0.0).sum() / count.clamp(min=1)
+    return mean, (count > 0).float()
 
 
 class ExampleStats:
@@ -130,24 +153,38 @@ class ExampleStats:
 
 
 class MetricMean:
-    """Weighted running means of named metrics (weights: prompts per batch)."""
+    """Weighted running means of named metrics (weights: prompts per batch).
+
+    Metrics are floats, or :data:`Metric` tensors, which are summed on their device: :meth:`means` reads every
+    total and weight to the host in one transfer."""
 
     def __init__(self) -> None:
-        self.totals: dict[str, float] = defaultdict(float)
-        self.weights: dict[str, float] = defaultdict(float)
+        self.totals: dict[str, float | Tensor] = defaultdict(float)
+        self.weights: dict[str, float | Tensor] = defaultdict(float)
 
-    def add(self, metrics: dict[str, float], weight: float) -> None:
+    def add(self, metrics: Mapping[str, Metric | float], weight: float) -> None:
         for name, value in metrics.items():
-            self.totals[name] += value * weight
-            self.weights[name] += weight
+            value, present = value if isinstance(value, tuple) else (value, 1.0)
+            self.totals[name] = self.totals[name] + value * present * weight
+            self.weights[name] = self.weights[name] + present * weight
+
+    def _read(self) -> None:
+        """Every tensor total and weight as a float, read in one transfer."""
+        names = [(store, name) for store in (self.totals, self.weights) for name, v in store.items() if torch.is_tensor(v)]
+        if names:
+            values = torch.stack([store[name].detach().double() for store, name in names]).tolist()
+            for (store, name), value in zip(names, values, strict=True):
+                store[name] = value
 
     def means(self) -> dict[str, float]:
+        self._read()
         return {name: self.totals[name] / self.weights[name] for name in self.totals if self.weights[name]}
 
     def gathered_means(self, accelerator) -> dict[str, float]:
         """The means over every process's totals and weights (each process calls this)."""
         if accelerator.num_processes == 1:
             return self.means()
+        self._read()
         merged = MetricMean()
         for totals, weights in accelerator.gather_for_metrics(
             [(dict(self.totals), dict(self.weights))], use_gather_object=True

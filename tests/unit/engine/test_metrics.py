@@ -5,7 +5,7 @@ import statistics
 import pytest
 import torch
 
-from prefopt.engine.metrics import ExampleStats, MetricMean, preference_metrics
+from prefopt.engine.metrics import ExampleStats, MetricMean, batch_metrics, preference_metrics
 from prefopt.losses import Declarations
 from prefopt.types import BatchLoss, Scores
 
@@ -117,3 +117,34 @@ def test_metric_mean_weights_by_prompts():
     mean.add({"a": 1.0}, weight=3)
     mean.add({"a": 3.0, "b": 2.0}, weight=1)
     assert mean.means() == {"a": pytest.approx(1.5), "b": 2.0}
+
+
+class _HostReads(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the reads of a tensor's value to the host (``float(t)``, ``t.item()``, ``t.tolist()``, ``bool(t)``):
+    each waits for the device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.reads += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_a_batch_s_metrics_stay_on_the_device_and_a_step_reads_them_once():
+    policy = torch.tensor([[-3.0, -5.0, -4.0], [-2.0, -2.5, -9.0]])
+    scores = Scores(
+        policy=policy, reference=policy - 1, lengths=torch.ones(2, 3), ranks=torch.tensor([[0, 1, 2], [0, 0, 1]])
+    )
+    out = BatchLoss(loss=torch.tensor(0.5), rewards=policy, example_losses=torch.tensor([0.4, 0.6]))
+    mean = MetricMean()
+    with _HostReads() as counted:
+        for _ in range(4):  # four micro-batches
+            mean.add(batch_metrics(scores, out, Declarations(likelihood=True)), weight=2)
+    assert counted.reads == 0
+    with _HostReads() as counted:
+        means = mean.means()
+    assert counted.reads <= 1  # one transfer for every total and weight
+    assert means == pytest.approx(preference_metrics(scores, out, Declarations(likelihood=True)))
