@@ -9,11 +9,16 @@ Cases: ``tiny`` (DPO, each framework with its reference cache and with a live re
 reference cache built once and reused, against TRL's precomputed reference), ``k4`` (one ``plackett_luce`` step
 over 4 ranked responses against TRL's step over the 6 pairs the ranking decomposes into), ``smollm2``. Each run is
 a fresh process: steady-state pairs/s (steps after the first 2), total wall time from building the trainer to the
-last step (data, model, reference pass, training), peak RSS. Before timing, both frameworks' sequence log-probs
-on the same token ids must agree to 1e-4 and both first losses must be log 2.
+last step (data, model, reference pass, training), and memory: the peak resident set (``VmHWM``), a floor
+common to both frameworks (the resident set once the model is loaded, plus gradients and AdamW's two moments at
+the parameters' size) and what the run adds beyond it (peak - floor). Activation checkpointing is off in both
+(TRL's ``DPOConfig`` turns it on by default) unless ``--gradient-checkpointing`` turns it on in both. Before
+timing, both frameworks' sequence log-probs on the same token ids must agree to 1e-4 and both first losses must
+be log 2. The last table gives prefopt / TRL for pairs/s, memory added and peak, the targets' ratios.
 
     pip install -e .[bench]
     python tests/benchmarks/bench_vs_trl.py --cases tiny,k4,sweep --repeats 2
+    python tests/benchmarks/bench_vs_trl.py --cases smollm2 --batch 4 --gradient-checkpointing
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import machine, table, time_calls
+from benchlib import after_first_call, machine, table, time_calls
 
 HERE = Path(__file__).resolve()
 _LETTERS = random.Random(0)
@@ -107,28 +112,67 @@ def make_smollm2(folder: Path) -> None:
     load_model(resolve_source(gguf, config, len(tokenizer), 0), "float32").save_pretrained(folder)
 
 
-# workers (each in its own process) --------------------------------------------------------------------------------
+# memory (read in each worker) -------------------------------------------------------------------------------------
+def status_mib(field: str) -> float | None:
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB; None without ``/proc``."""
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    return None
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set since it started (``VmHWM``). Not ``ru_maxrss``: on Linux a child
     inherits its parent's peak at fork, so a parent that built SmolLM2 would lift every worker to its own."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # no /proc: the inherited-peak caveat holds
+    peak = status_mib("VmHWM")
+    if peak is None:  # no /proc: the inherited-peak caveat holds
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak
 
 
+def loaded_memory(model) -> dict:
+    """What the memory floor is made of, read as soon as the model is loaded: imports done, tokenizer and data
+    loaded (prefopt tokenises its data first, TRL tokenises in its trainer), and nothing else built yet (no
+    reference pass, trainer or optimizer). The weights are read once first: ``from_pretrained`` leaves them mapped
+    from the safetensors file, resident only once read (as the first forward does). The resident set (``VmRSS``)
+    then holds them; ``param_mib`` is the parameters' size (tied weights once), which gradients and each of AdamW's
+    two moments take again."""
+    import torch
+
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.sum()
+    resident = status_mib("VmRSS")
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    return {"loaded_rss_mib": float("nan") if resident is None else resident, "param_mib": params / 2**20}
+
+
+def floor_mib(result: dict) -> float:
+    """The resident set after loading plus gradients and AdamW's two moments (3x the parameters' bytes): what a
+    training step of either framework cannot go below."""
+    return result["loaded_rss_mib"] + 3 * result["param_mib"]
+
+
+# workers (each in its own process) --------------------------------------------------------------------------------
 def run_prefopt(job: dict) -> dict:
     import prefopt.engine.loop as loop
+    import prefopt.run.builder as builder
     from prefopt.config import load_config
 
     timings: dict[str, float] = {}
-    time_calls(loop, "reference_log_probs", timings)  # fingerprint, reference pass and write (or live set-up)
+    time_calls(builder, "reference_log_probs", timings)  # fingerprint, reference pass and write (or live set-up)
+    memory: dict[str, float] = {}
+    after_first_call(builder, "load_model", lambda model: memory.update(loaded_memory(model)))
 
     k4 = job["case"] == "k4"
     overrides = [
         f"model.path={job['model']}",
         f"model.dtype={job['dtype']}",
         f"model.packed_forward={job.get('packed', True)}",
+        f"model.gradient_checkpointing={job['checkpointing']}",
         f"data.path={job['data'] / ('ranked.jsonl' if k4 else 'pairs.jsonl')}",
         "data.eval_fraction=0",
         "data.max_length=256",
@@ -171,6 +215,7 @@ def run_prefopt(job: dict) -> dict:
         "tokens_per_example": tokens,
         "examples": len(examples),
         "forward_tok_s": forward_rate,
+        **memory,
     }
 
 
@@ -200,6 +245,7 @@ def _trl_dataset(job: dict):
 
 
 def _trl_trainer(job: dict, precompute: bool):
+    """TRL's trainer for ``job`` and :func:`loaded_memory` read between loading its model and building it."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
@@ -215,6 +261,7 @@ def _trl_trainer(job: dict, precompute: bool):
         lr_scheduler_type="constant",
         max_grad_norm=1.0,
         max_steps=job["steps"],
+        gradient_checkpointing=job["checkpointing"],  # TRL's default is True
         precompute_ref_log_probs=precompute,
         precompute_ref_batch_size=batch,
         logging_steps=1,
@@ -227,10 +274,11 @@ def _trl_trainer(job: dict, precompute: bool):
         disable_tqdm=True,
         seed=0,
     )
-    dtype = getattr(torch, job["dtype"])
-    model = AutoModelForCausalLM.from_pretrained(job["model"], dtype=dtype)
+    dataset = _trl_dataset(job)
     tokenizer = AutoTokenizer.from_pretrained(job["model"])
-    return DPOTrainer(model=model, args=args, train_dataset=_trl_dataset(job), processing_class=tokenizer)
+    model = AutoModelForCausalLM.from_pretrained(job["model"], dtype=getattr(torch, job["dtype"]))
+    memory = loaded_memory(model)
+    return DPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer), memory
 
 
 def run_trl(job: dict) -> dict:
@@ -251,12 +299,13 @@ def run_trl(job: dict) -> dict:
                 self.losses.append(logs["loss"])
 
     start = time.perf_counter()
-    trainer = _trl_trainer(job, precompute=job["reference"] == "cache")
+    trainer, memory = _trl_trainer(job, precompute=job["reference"] == "cache")
     clock = Clock()
     trainer.add_callback(clock)
     setup = time.perf_counter() - start
     trainer.train()
-    return {"setup": setup, "times": clock.times, "first_loss": clock.losses[0], "wall": time.perf_counter() - start}
+    wall = time.perf_counter() - start
+    return {"setup": setup, "times": clock.times, "first_loss": clock.losses[0], "wall": wall, **memory}
 
 
 def check_agreement(job: dict) -> dict:
@@ -268,7 +317,7 @@ def check_agreement(job: dict) -> dict:
     from prefopt.data.batch import TokenizedExample, collate
     from prefopt.model.logprobs import choose_layout, sequence_logprobs
 
-    trainer = _trl_trainer({**job, "case": "tiny", "steps": 1}, precompute=False)
+    trainer, _ = _trl_trainer({**job, "case": "tiny", "steps": 1, "checkpointing": False}, precompute=False)
     rows = [trainer.train_dataset[i] for i in range(job["batch"])]
     model = trainer.model.eval()
     with torch.no_grad():
@@ -322,6 +371,11 @@ def steady_pairs_per_s(result: dict, pairs_per_step: int) -> float:
     return pairs_per_step * len(steady) / sum(steady)
 
 
+COLUMNS = ["case", "framework", "reference", "run", "pairs/s", "total s", "loaded RSS MiB", "params MiB"]
+COLUMNS += ["floor MiB", "peak MiB", "step adds MiB", "first loss", "ref pass tok/s", "train forward tok/s"]
+COLUMNS += ["train step tok/s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -333,10 +387,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternations of the frameworks per case")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--padded", action="store_true", help="also prefopt with model.packed_forward=false")
+    parser.add_argument(
+        "--gradient-checkpointing", action="store_true", help="activation checkpointing in both frameworks"
+    )
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker)
     print(machine())
+    checkpointing = "on" if args.gradient_checkpointing else "off"
+    print(f"batch {args.batch}, {args.dtype}, activation checkpointing {checkpointing} in both frameworks")
     cases = args.cases.split(",")
     with tempfile.TemporaryDirectory() as scratch_name:
         scratch = Path(scratch_name)
@@ -347,6 +406,7 @@ def main() -> None:
             models["smollm2"] = scratch / "smollm2"
             make_smollm2(models["smollm2"])
         base = {"data": scratch, "dtype": args.dtype, "batch": args.batch, "beta": 0.1}
+        base["checkpointing"] = args.gradient_checkpointing
         for name, model in models.items():
             check = spawn({**base, "framework": "check", "model": model, "scratch": scratch / "check", "case": name})
             print(
@@ -355,12 +415,13 @@ def main() -> None:
             )
             if check["max_token_diff"] > 1e-4:
                 raise SystemExit("the frameworks disagree on the log-probs: not timing")
-        rows = []
+        records = []
         for case in cases:
-            rows += run_case(case, base, models, args, scratch)
-        headers = ["case", "framework", "reference", "run", "pairs/s", "total s", "peak RSS MiB", "first loss"]
-        headers += ["ref pass tok/s", "train forward tok/s", "train step tok/s"]
-        print(table(headers, rows))
+            records += run_case(case, base, models, args, scratch)
+        print(table(COLUMNS, [[record[c] for c in COLUMNS] for record in records]))
+        print("floor MiB = loaded RSS MiB + 3 x params MiB (gradients, AdamW's two moments); step adds = peak - floor")
+        print(table(RATIO_COLUMNS, ratio_rows(records)))
+        print("\n".join(target_lines(records)))
     print(machine())
 
 
@@ -376,51 +437,88 @@ def token_rates(result: dict, batch: int) -> list:
     return [result["tokens_per_example"] * result["examples"] / result["reference_s"], result["forward_tok_s"], train]
 
 
-def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scratch: Path) -> list[list]:
+def run_case(case: str, base: dict, models: dict, args: argparse.Namespace, scratch: Path) -> list[dict]:
+    """One record (the :data:`COLUMNS`) per framework, reference and repeat, printed as it comes: a benchmark cut
+    short keeps what it measured."""
     model = models["smollm2" if case == "smollm2" else "tiny"]
     steps = args.smollm2_steps if case == "smollm2" else args.steps
+    label = f"{case}+ckpt" if args.gradient_checkpointing else case
     configs = [("prefopt", "cache"), ("trl", "cache"), ("prefopt", "live"), ("trl", "live")]
     if case in ("k4", "smollm2"):
         configs = configs[:2]
     if args.padded:  # prefopt's plain layout too, in the same alternation
         configs.insert(1, ("prefopt-padded", "cache"))
-    rows = []
+    records = []
     for repeat in range(args.repeats):
         for framework, reference in configs:
             run_dir = scratch / f"{case}-{framework}-{reference}-{repeat}"
             job = {**base, "case": case, "model": model, "framework": framework.removesuffix("-padded")}
-            job.update(reference=reference, packed=not framework.endswith("-padded"))
+            job.update(reference=reference, packed=not framework.endswith("-padded"), steps=steps)
             if case == "sweep":  # one cache for the four runs (prefopt: its cache dir, TRL: its dataset cache)
-                results = [
-                    spawn({**job, "beta": beta, "steps": steps, "scratch": run_dir}) for beta in (0.05, 0.1, 0.2, 0.5)
-                ]
+                results = [spawn({**job, "beta": beta, "scratch": run_dir}) for beta in (0.05, 0.1, 0.2, 0.5)]
+                rate = steady_pairs_per_s(results[1], args.batch)
                 wall = sum(r["wall"] for r in results)
-                rss = max(r["peak_rss_mib"] for r in results)
-                rows.append(
-                    [
-                        case,
-                        framework,
-                        reference,
-                        repeat,
-                        steady_pairs_per_s(results[1], args.batch),
-                        wall,
-                        rss,
-                        results[0]["first_loss"],
-                        *token_rates(results[0], args.batch),
-                    ]
-                )
-                print(rows[-1], flush=True)
-                continue
-            result = spawn({**job, "steps": steps, "scratch": run_dir})
-            rate = steady_pairs_per_s(result, args.batch * (6 if case == "k4" else 1))  # k4: 6 pairs a ranking
-            rss, loss = result["peak_rss_mib"], result["first_loss"]
+                memory = max(results, key=lambda r: r["peak_rss_mib"] - floor_mib(r))  # the run that adds most
+            else:
+                results = [spawn({**job, "scratch": run_dir})]
+                rate = steady_pairs_per_s(results[0], args.batch * (6 if case == "k4" else 1))  # k4: 6 pairs a ranking
+                wall, memory = results[0]["wall"], results[0]
+            floor, peak = floor_mib(memory), memory["peak_rss_mib"]
+            first_loss = results[0]["first_loss"]
+            mib = [memory["loaded_rss_mib"], memory["param_mib"], floor, peak, peak - floor]
+            values = [label, framework, reference, repeat + 1, rate, wall, *map(round, mib), first_loss]
+            values += token_rates(results[0], args.batch)
+            records.append(dict(zip(COLUMNS, values, strict=True)))
+            print(values, flush=True)
+            if case != "k4" and abs(first_loss - math.log(2)) > 1e-4:
+                print(f"warning: {framework} first loss {first_loss} is not log 2")
+    return records
+
+
+# the targets' ratios ----------------------------------------------------------------------------------------------
+RATIO_COLUMNS = ["case", "run", "framework", "reference", "pairs/s ratio", "pairs/s vs TRL's best"]
+RATIO_COLUMNS += ["step adds ratio", "peak ratio"]
+
+
+def ratio_rows(records: list[dict]) -> list[list]:
+    """prefopt / TRL for each prefopt record against TRL's record of the same case, run and reference: pairs/s
+    (and against TRL's faster reference in that run), memory added beyond the floor, and peak."""
+    rows = []
+    for (case, run), group in itertools.groupby(records, key=lambda r: (r["case"], r["run"])):
+        group = list(group)
+        trl = {r["reference"]: r for r in group if r["framework"] == "trl"}
+        trl_best = max(r["pairs/s"] for r in trl.values())
+        for ours in (r for r in group if r["framework"] != "trl"):
+            theirs = trl[ours["reference"]]
             rows.append(
-                [case, framework, reference, repeat, rate, result["wall"], rss, loss, *token_rates(result, args.batch)]
+                [
+                    case,
+                    run,
+                    ours["framework"],
+                    ours["reference"],
+                    ours["pairs/s"] / theirs["pairs/s"],
+                    ours["pairs/s"] / trl_best,
+                    ours["step adds MiB"] / theirs["step adds MiB"],
+                    ours["peak MiB"] / theirs["peak MiB"],
+                ]
             )
-            print(rows[-1], flush=True)  # as it comes: a benchmark cut short keeps what it measured
-            if case != "k4" and abs(result["first_loss"] - math.log(2)) > 1e-4:
-                print(f"warning: {framework} first loss {result['first_loss']} is not log 2")
     return rows
+
+
+def target_lines(records: list[dict]) -> list[str]:
+    """The ratios of the performance targets, per case: prefopt's best pairs/s against TRL's best of each run
+    (target >= 2x on tiny and SmolLM2), and memory added and peak at the same reference (targets <= 0.6x on
+    SmolLM2 and <= 1x everywhere)."""
+    rows = ratio_rows(records)
+    best: dict[tuple[str, int], float] = {}
+    for case, run, *_, against_best, _, _ in rows:
+        best[case, run] = max(best.get((case, run), 0.0), against_best)
+    throughput = "; ".join(f"{case} run {run}: {ratio:.2f}x" for (case, run), ratio in best.items())
+    lines = [f"pairs/s, prefopt's best / TRL's best (target >= 2x): {throughput}"]
+    for what, column in (("step adds", -2), ("peak", -1)):
+        ratios = "; ".join(f"{row[0]} run {row[1]} {row[2]} {row[3]}: {row[column]:.2f}x" for row in rows)
+        lines.append(f"{what}, prefopt / TRL at the same reference: {ratios}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: the machine line, HH-RLHF rows, timing wrappers and plain-text tables."""
+"""Shared by the benchmark scripts: the machine line, HH-RLHF rows, call wrappers and plain-text tables."""
 
 from __future__ import annotations
 
@@ -44,6 +44,24 @@ def time_calls(module, name: str, timings: dict[str, float]) -> None:
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
     setattr(module, name, timed)
+
+
+def after_first_call(module, name: str, callback) -> None:
+    """Replace ``module.name`` by a wrapper that passes the first call's return value to ``callback`` (and
+    returns it unchanged)."""
+    original = getattr(module, name)
+    called = False
+
+    @functools.wraps(original)
+    def watched(*args, **kwargs):
+        nonlocal called
+        result = original(*args, **kwargs)
+        if not called:
+            called = True
+            callback(result)
+        return result
+
+    setattr(module, name, watched)
 
 
 def table(headers: list[str], rows: list[list]) -> str:
