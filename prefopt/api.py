@@ -28,14 +28,14 @@ from accelerate import PartialState
 
 from prefopt.config import RunConfig, as_config
 from prefopt.engine.distributed import make_accelerator
-from prefopt.engine.evaluate import evaluate as evaluate_parts
+from prefopt.engine.evaluate import evaluate_held_out
 from prefopt.engine.loop import OnStep, RunResult, StepEnd, Trainer, TrainingDiverged
 from prefopt.engine.quiet import transformers_progress
 from prefopt.engine.resume import check_resume
 from prefopt.losses import build_loss
 from prefopt.reference import ReferenceCache
 from prefopt.reference.cache import check_cache_directory
-from prefopt.run.builder import RunParts, build_run
+from prefopt.run.builder import build_run
 from prefopt.run.data import Records
 from prefopt.run.directory import RunDirectory
 from prefopt.run.evaluation import EvaluationSetup, evaluation_reference, require_reference
@@ -121,22 +121,11 @@ def evaluate_setup(setup: EvaluationSetup, *, data: Records | None = None) -> di
         settings_block(config, parts.splits, loss=parts.loss, reference=parts.reference, reference_config=reference_config)
     )
     try:
-        return _evaluate(parts)
+        return evaluate_held_out(parts, parts.policy)
     finally:
         accelerator.end_training()
 
 
-def _evaluate(parts: RunParts) -> dict[str, float]:
-    return evaluate_parts(
-        parts.policy,
-        parts.layout,
-        parts.splits.eval,
-        parts.loss,
-        parts.reference,
-        parts.accelerator,
-        batch_size=parts.config.reference.batch_size,
-        pad_token_id=parts.tokenizer.pad_token_id,
-    )
 
 
 def build_caches(

@@ -16,6 +16,7 @@ from prefopt.losses import TrainingLoss
 from prefopt.model.logprobs import Layout
 from prefopt.reference import ReferenceLogProbs
 from prefopt.reference.batches import reference_batches
+from prefopt.run.builder import RunParts
 
 
 def evaluate(
@@ -71,3 +72,18 @@ def evaluate(
     if "nll_per_token" in metrics:
         metrics["perplexity"] = math.exp(metrics["nll_per_token"])
     return metrics
+
+
+def evaluate_held_out(parts: RunParts, model: nn.Module) -> dict[str, float]:
+    """:func:`evaluate` of ``model`` on the held-out split of a run, with the run's layout, loss, reference and
+    batch size."""
+    return evaluate(
+        model,
+        parts.layout,
+        parts.splits.eval,
+        parts.loss,
+        parts.reference,
+        parts.accelerator,
+        batch_size=parts.config.reference.batch_size,
+        pad_token_id=parts.tokenizer.pad_token_id,
+    )

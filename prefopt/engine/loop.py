@@ -29,7 +29,7 @@ from prefopt.config import RunConfig, dump_config
 from prefopt.data.batch import TokenizedExample, collate
 from prefopt.engine import checkpoint
 from prefopt.engine.distributed import make_accelerator
-from prefopt.engine.evaluate import evaluate
+from prefopt.engine.evaluate import evaluate_held_out
 from prefopt.engine.identity import run_identity
 from prefopt.engine.metrics import MetricMean, MetricWindow, batch_metrics
 from prefopt.engine.metrics_log import MetricsLog
@@ -108,7 +108,7 @@ class Trainer:
         """``resume``: where to continue (:func:`~prefopt.engine.resume.check_resume`); ``identity``: the run's
         :func:`~prefopt.engine.identity.run_identity`, computed here when not given."""
         started = time.perf_counter()
-        config, self.accelerator = parts.config, parts.accelerator
+        self.parts, config, self.accelerator = parts, parts.config, parts.accelerator
         self.config, self.costs, self.loss = config, parts.costs, parts.loss
         self.tokenizer, self.splits, self.source = parts.tokenizer, parts.splits, parts.source
         self.layout, self.reference = parts.layout, parts.reference
@@ -179,16 +179,7 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Held-out metrics, averaged over prompts and over processes."""
         with self.costs.phase("evaluation"):
-            return evaluate(
-                self.model,
-                self.layout,
-                self.splits.eval,
-                self.loss,
-                self.reference,
-                self.accelerator,
-                batch_size=self.config.reference.batch_size,
-                pad_token_id=self.tokenizer.pad_token_id,
-            )
+            return evaluate_held_out(self.parts, self.model)
 
     # training ----------------------------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, float]:
@@ -363,7 +354,7 @@ class Trainer:
         """Release the model and optimizer, then the process group of a multi-process run. The wrapped model
         must go first: a DDP model whose process group is already gone can hang or abort at exit."""
         self.accelerator.free_memory()  # accelerate's own references to the prepared model and optimizer
-        self.model = self.optimizer = self.reference = None
+        self.model = self.optimizer = self.reference = self.parts.policy = self.parts.reference = None
         gc.collect()
         self.accelerator.end_training()
 
