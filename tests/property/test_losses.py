@@ -22,19 +22,19 @@ ALL_PLUGINS_ENV = "PREFOPT_TEST_ALL_PLUGINS"
 PROJECT_PROPERTIES = ("prefopt", "simpo")  # entry-point names of the property modules of those distributions
 
 
-def testing_all_plugins() -> bool:
+def all_plugins_asked() -> bool:
     return os.environ.get(ALL_PLUGINS_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def checked_here(name: str) -> bool:
     """Whether this suite checks the loss ``name``: the project's own, or every one under PREFOPT_TEST_ALL_PLUGINS."""
-    return testing_all_plugins() or registry.provider(name).distribution in PROJECT_DISTRIBUTIONS
+    return all_plugins_asked() or registry.provider(name).distribution in PROJECT_DISTRIBUTIONS
 
 
 def test_every_tested_loss_and_property_module_loads():
     problems = [f"{p.name}: {p.error}" for p in loss_problems() if checked_here(p.name)]
     problems += [
-        f"{p.name}: {p.error}" for p in property_problems() if testing_all_plugins() or p.name in PROJECT_PROPERTIES
+        f"{p.name}: {p.error}" for p in property_problems() if all_plugins_asked() or p.name in PROJECT_PROPERTIES
     ]
     assert not problems, "\n".join(problems)
 
