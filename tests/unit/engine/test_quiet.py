@@ -3,9 +3,9 @@
 import logging
 
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from prefopt.engine.quiet import tied_weight_warning_silenced
+from tests.conftest import make_tiny_llama
 
 WARNING = "[RANK 0] Removed shared tensor {names} while saving. This should be OK, but check ..."
 
@@ -15,16 +15,7 @@ def _warn(names):
 
 
 def test_only_tensors_tied_by_the_configuration_are_silenced(caplog):
-    config = LlamaConfig(
-        vocab_size=16,
-        hidden_size=8,
-        intermediate_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    )
-    with tied_weight_warning_silenced(LlamaForCausalLM(config)):
+    with tied_weight_warning_silenced(make_tiny_llama(tied=True)):
         _warn({"lm_head.weight"})
         _warn({"model.layers.0.mlp.up_proj.weight"})
     with tied_weight_warning_silenced(nn.Linear(2, 2)):
