@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=sorted(SIZES),
         default="default",
         help="test: the plumbing, seconds; small, default (the default) and large: measured times in "
-        "docs/results/sentiment.md (small: tens of minutes per seed on 2 CPU cores, default: hours per seed; "
+        "docs/results/sentiment.md (small: about 4 minutes per seed on 2 idle CPU cores, default: hours per seed; "
         "large: for a GPU)",
     )
     parser.add_argument("--imdb", type=Path, required=True, help="directory with IMDb train.jsonl.gz and test.jsonl.gz")
