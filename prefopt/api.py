@@ -40,6 +40,7 @@ from prefopt.run.data import Records
 from prefopt.run.directory import RunDirectory
 from prefopt.run.evaluation import EvaluationSetup, evaluation_reference, require_reference
 from prefopt.run.lock import owning_run
+from prefopt.run.overlap import overlap_note
 from prefopt.run.summary import settings_block
 from prefopt.storage import StorageError, check_writable
 
@@ -104,12 +105,17 @@ def evaluate(config: Config, *, data: Records | None = None) -> dict[str, float]
     Raises:
         ConfigError: an invalid configuration, or a reference-based loss with no reference known.
     """
-    return evaluate_setup(evaluation_reference(as_config(config)), data=data)
+    metrics, _ = evaluate_setup(evaluation_reference(as_config(config)), data=data)
+    return metrics
 
 
-def evaluate_setup(setup: EvaluationSetup, *, data: Records | None = None) -> dict[str, float]:
+def evaluate_setup(
+    setup: EvaluationSetup, *, data: Records | None = None, trained_note: bool = False
+) -> tuple[dict[str, float], str | None]:
     """:func:`evaluate` for an :class:`~prefopt.run.evaluation.EvaluationSetup` (``prefopt eval`` makes one from
-    its command line); prints the settings block."""
+    its command line); prints the settings block. With ``trained_note``, also how many of the evaluated examples
+    the run that trained ``model.path`` trained on (``trained_examples`` in the metrics, and the line saying so:
+    :func:`~prefopt.run.overlap.overlap_note`); else the note is None."""
     config = setup.config
     accelerator = make_accelerator()
     for line in setup.lines:
@@ -121,7 +127,12 @@ def evaluate_setup(setup: EvaluationSetup, *, data: Records | None = None) -> di
         settings_block(config, parts.splits, loss=parts.loss, reference=parts.reference, reference_config=reference_config)
     )
     try:
-        return evaluate_held_out(parts, parts.policy)
+        metrics, note = evaluate_held_out(parts, parts.policy), None
+        if trained_note:
+            trained, note = overlap_note(config, parts.splits.eval, parts.tokenizer)
+            if trained is not None:
+                metrics["trained_examples"] = trained
+        return metrics, note
     finally:
         accelerator.end_training()
 

@@ -55,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from prefopt.api import evaluate_setup  # heavy imports only when evaluating
 
     setup = evaluation_setup(args.items)
-    metrics = evaluate_setup(setup)
-    note = _overlap_note(setup, metrics)
+    metrics, note = evaluate_setup(setup, trained_note=True)
     state = PartialState()
     if args.json:
         state.print(json.dumps(metrics))
@@ -67,18 +66,3 @@ def run(args: argparse.Namespace) -> int:
     lines += ["other metrics:", *(f"  {name:<26} {with_error(metrics, name)}" for name in others)]
     state.print("\n".join([*lines, note] if note else lines))
     return 0
-
-
-def _overlap_note(setup: EvaluationSetup, metrics: dict[str, float]) -> str | None:
-    """The line saying how many evaluated examples the evaluated run trained on (also put in ``metrics`` as
-    ``trained_examples``), or None for a model no prefopt run recorded."""
-    from prefopt.run.overlap import training_overlap  # loads data and a tokenizer
-
-    try:
-        overlap = training_overlap(setup.config)
-    except (OSError, ValueError) as error:
-        return f"cannot tell whether the run trained on these examples: its training data did not load ({error})"
-    if overlap is None:
-        return None
-    metrics["trained_examples"] = overlap.trained
-    return overlap.note()

@@ -108,10 +108,7 @@ class Trainer:
         """``resume``: where to continue (:func:`~prefopt.engine.resume.check_resume`); ``identity``: the run's
         :func:`~prefopt.engine.identity.run_identity`, computed here when not given."""
         started = time.perf_counter()
-        self.parts, config, self.accelerator = parts, parts.config, parts.accelerator
-        self.config, self.costs, self.loss = config, parts.costs, parts.loss
-        self.tokenizer, self.splits, self.source = parts.tokenizer, parts.splits, parts.source
-        self.layout, self.reference = parts.layout, parts.reference
+        self.parts, config, self.accelerator, self.costs = parts, parts.config, parts.accelerator, parts.costs
         optim, world = config.optim, self.accelerator.num_processes
         self.accumulation = optim.batch_size // (optim.micro_batch_size * world)
         self.run_dir = RunDirectory(Path(config.logging.output_dir))
@@ -140,6 +137,15 @@ class Trainer:
         self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.config_yaml = dump_config(config)
         self.costs.seconds["setup"] += time.perf_counter() - started
+
+    # the run's parts, read where they are kept (close() releases the policy and the reference there)
+    config = property(lambda self: self.parts.config)
+    loss = property(lambda self: self.parts.loss)
+    tokenizer = property(lambda self: self.parts.tokenizer)
+    splits = property(lambda self: self.parts.splits)
+    source = property(lambda self: self.parts.source)
+    layout = property(lambda self: self.parts.layout)
+    reference = property(lambda self: self.parts.reference)
 
     @classmethod
     def from_config(
@@ -354,7 +360,7 @@ class Trainer:
         """Release the model and optimizer, then the process group of a multi-process run. The wrapped model
         must go first: a DDP model whose process group is already gone can hang or abort at exit."""
         self.accelerator.free_memory()  # accelerate's own references to the prepared model and optimizer
-        self.model = self.optimizer = self.reference = self.parts.policy = self.parts.reference = None
+        self.model = self.optimizer = self.parts.policy = self.parts.reference = None
         gc.collect()
         self.accelerator.end_training()
 

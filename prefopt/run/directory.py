@@ -91,8 +91,8 @@ class RunDirectory:
 
     def final_config(self) -> str | None:
         """The resolved configuration (YAML) ``final/`` was trained with, or None."""
-        path = recorded_config_file(str(self.final_dir))
-        return path.read_text() if path is not None else None
+        path = self.final_dir / CONFIG_FILE
+        return path.read_text() if path.is_file() else None
 
     def write_final(self, save_model: Callable[[Path], None], config_yaml: str, report: dict[str, Any]) -> Path:
         """Write ``final/`` whole or not at all: ``save_model(directory)`` (model and tokenizer), the

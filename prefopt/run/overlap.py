@@ -11,11 +11,14 @@ recorded no data path, so their training data cannot be made again.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from transformers import PreTrainedTokenizerBase
+
 from prefopt.config import RunConfig, load_config
-from prefopt.model.load import load_tokenizer
-from prefopt.run.data import prepare_evaluation_data, prepare_splits
+from prefopt.data.batch import TokenizedExample
+from prefopt.run.data import prepare_splits
 from prefopt.run.directory import recorded_config_file
 
 
@@ -46,9 +49,11 @@ def describe_data(config: RunConfig) -> str:
     return f"data.path {config.data.path}" + (f" (split {config.data.split})" if config.data.split else "")
 
 
-def training_overlap(config: RunConfig) -> Overlap | None:
-    """How many of the examples that ``config`` evaluates the run that trained ``config.model.path`` trained on;
-    None when that model records no run.
+def training_overlap(
+    config: RunConfig, evaluated: Sequence[TokenizedExample], tokenizer: PreTrainedTokenizerBase
+) -> Overlap | None:
+    """How many of the ``evaluated`` examples (tokenised by the evaluated model's ``tokenizer``) the run that
+    trained ``config.model.path`` trained on; None when that model records no run.
 
     Raises:
         OSError, ValueError: the recorded training data cannot be read (moved, changed, or a Hub id offline).
@@ -57,11 +62,19 @@ def training_overlap(config: RunConfig) -> Overlap | None:
     if recorded_file is None:
         return None
     recorded = load_config(recorded_file)
-    tokenizer = load_tokenizer(config.model)
-    with warnings.catch_warnings():  # each load warned about its data once already
+    with warnings.catch_warnings():  # the training run warned about its data already
         warnings.simplefilter("ignore")
-        evaluated = prepare_evaluation_data(config, tokenizer).eval
         train = prepare_splits(recorded, tokenizer).train
     keys = {example.key for example in train}
     trained = sum(example.key in keys for example in evaluated)
     return Overlap(trained, len(evaluated), str(recorded_file), describe_data(recorded))
+
+
+def overlap_note(config: RunConfig, evaluated: Sequence[TokenizedExample], tokenizer: PreTrainedTokenizerBase):
+    """``(trained examples or None, the line to print or None)`` of :func:`training_overlap`; a recorded training
+    data that no longer loads is said, not raised."""
+    try:
+        overlap = training_overlap(config, evaluated, tokenizer)
+    except (OSError, ValueError) as error:
+        return None, f"cannot tell whether the run trained on these examples: its training data did not load ({error})"
+    return (None, None) if overlap is None else (overlap.trained, overlap.note())
