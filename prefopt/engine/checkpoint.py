@@ -17,7 +17,6 @@ A write that fails (a full disk, no permission) removes the ``.tmp`` directory a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from typing import Any
 
 from accelerate import Accelerator
 
+from prefopt.reference.memo import FileHashes
 from prefopt.run.directory import (
     CHECKPOINT_CONFIG,
     CHECKPOINT_IDENTITY,
@@ -86,11 +86,7 @@ def _manifest(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with file.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return FileHashes(None).sha256(file)  # no memo: a damaged file must be read, not recognised by its mtime
 
 
 def damage(path: Path) -> str | None:
