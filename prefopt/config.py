@@ -326,6 +326,23 @@ def format_errors(error: ValidationError, source: str) -> str:
     return f"invalid configuration ({source}):\n" + "\n".join(lines)
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML configuration file holds (empty for an empty file), read as every configuration is:
+    a key given twice is refused, numbers such as ``1e-5`` are numbers.
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, gives a key twice or is not a mapping.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read configuration {path}: {error}") from None
+    loaded = _load_yaml(text, f"configuration {path}")
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"configuration {path} must be a mapping at the top level")
+    return loaded or {}
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read ``path`` (YAML; None: all defaults), apply ``key=value`` overrides, validate.
 
@@ -336,15 +353,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     tree: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as error:
-            raise ConfigError(f"cannot read configuration {path}: {error}") from None
-        loaded = _load_yaml(text, f"configuration {path}")
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"configuration {path} must be a mapping at the top level")
-        tree = loaded or {}
+        source, tree = str(path), read_config_file(path)
     apply_overrides(tree, overrides or [])
     if overrides:
         source += " + overrides"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from prefopt.config import ConfigError, RunConfig, apply_overrides, format_errors, parse_overrides
+from prefopt.config import ConfigError, RunConfig, apply_overrides, format_errors, parse_overrides, read_config_file
 
 
 class _Section(BaseModel):
@@ -78,14 +78,7 @@ def load_rounds_config(path: str | Path | None = None, overrides: list[str] | No
     tree: dict[str, Any] = {}
     source = "overrides"
     if path is not None:
-        source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read configuration {path}: {error}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"configuration {path} must be a mapping at the top level")
-        tree = loaded or {}
+        source, tree = str(path), read_config_file(path)
         if overrides:
             source += " + overrides"
     items = overrides or []

@@ -41,6 +41,15 @@ def test_overrides_reach_the_training_section_and_unknown_keys_are_named(prompts
         settings(prompts_file, "train.model.reference_path=somewhere")
 
 
+def test_a_rounds_file_is_read_as_run_configurations_are(prompts_file, tmp_path):
+    path = tmp_path / "rounds.yaml"
+    path.write_text(f"prompts: {{path: {prompts_file}, field: text}}\ntrain:\n  optim: {{lr: 1e-5}}\n")
+    assert load_rounds_config(path).train.optim.lr == 1e-5  # a number, as in a run configuration
+    path.write_text(f"prompts: {{path: {prompts_file}, field: text}}\nk: 3\nk: 5\n")
+    with pytest.raises(ConfigError, match=r"key 'k' is given twice \(lines 2 and 3\)"):
+        load_rounds_config(path)
+
+
 def test_fresh_slices_are_disjoint_and_apart_from_the_held_out_prompts(prompts_file):
     plan = plan_prompts(settings(prompts_file, "rounds=3", "prompts.pool=fresh", "prompts.per_round=3"))
     slices = [plan.for_round(r) for r in (1, 2, 3)]
