@@ -106,6 +106,24 @@ def test_the_whole_pipeline_runs_on_the_tiny_preset(imdb, tmp_path, code_point_s
     assert json.loads((out / "results.json").read_text()) == results
     table = (out / "table.md").read_text()
     assert all(f"| {run['name']} | {run['seed']} |" in table for run in results["runs"])
+    # each point splits its KL: the part at EOS tokens is 0 where no completion finished
+    for point in (p for run in results["runs"] for p in run["points"]):
+        arrays = per_sample[point["id"]]
+        ended = [
+            e
+            for row_e, row_f in zip(arrays["eos_log_ratios"], arrays["finished"], strict=True)
+            for e, f in zip(row_e, row_f, strict=True)
+            if f
+        ]
+        assert point["kl_eos"] == pytest.approx(sum(ended) / point["samples"])
+        assert point["finished"] == pytest.approx(sum(map(sum, arrays["finished"])) / point["samples"])
+
+    # --report recomputes the outputs of the finished run from its files: the same results
+    (out / "table.md").unlink()
+    assert main(["--report", "--out", str(out)]) == 0
+    assert (out / "table.md").read_text() == table
+    assert json.loads((out / "results.json").read_text()) == results
+    assert set(results["matched"]["families"]) == {*offline, "best-of-N (oracle)"}
 
 
 @pytest.mark.slow

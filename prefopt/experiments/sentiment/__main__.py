@@ -11,7 +11,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from prefopt.experiments.sentiment.pipeline import run_experiment
+from prefopt.experiments.sentiment.pipeline import report_again, run_experiment
 from prefopt.experiments.sentiment.rloo import MissingDependency
 from prefopt.experiments.sentiment.sizes import SIZES
 
@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         "docs/results/sentiment.md (small: about 4 minutes per seed on 2 idle CPU cores, default: hours per seed; "
         "large: for a GPU)",
     )
-    parser.add_argument("--imdb", type=Path, required=True, help="directory with IMDb train.jsonl.gz and test.jsonl.gz")
+    parser.add_argument("--imdb", type=Path, help="directory with IMDb train.jsonl.gz and test.jsonl.gz (required)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="recompute table.md, frontier.png and the matched-KL analysis of the finished run in --out",
+    )
     parser.add_argument("--model", help="a Hugging Face model directory or .gguf file; 'tiny': the tiny preset")
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="run only these methods (names or families)")
     parser.add_argument("--scorer", default="vader", help="registered scorer for the reward (default vader)")
@@ -52,6 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         "--seeds", type=int, nargs="+", default=[0], metavar="SEED", help="one curve per seed (default: 0)"
     )
     args = parser.parse_args(argv)
+    if args.report:
+        missing = [name for name in ("results.json", "per_sample.json") if not (args.out / name).is_file()]
+        if missing:
+            print(f"sentiment experiment: {args.out} holds no finished run (no {', '.join(missing)})", file=sys.stderr)
+            return 2
+        report_again(args.out)
+        print((args.out / "table.md").read_text())
+        return 0
+    if args.imdb is None:
+        parser.error("--imdb is required")
     model = None if args.model == "tiny" else (args.model or default_model())
     if args.model is None and model is None:
         print(

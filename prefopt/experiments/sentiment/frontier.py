@@ -9,7 +9,8 @@ log N - (N - 1) / N (Stiennon et al. 2020; Beirami et al. 2024 show it is an upp
 best-of-1 is the mean of the very samples it groups, so pi_ref's point and best-of-1 are one estimate.
 
 A point keeps its per-sample values, (P, K) rewards and (P, K) log-ratios, so that its intervals can be drawn by
-resampling prompts (:mod:`bootstrap`).
+resampling prompts (:mod:`bootstrap`); and, to look for artefacts of how completions end, which completions
+finished (ended in EOS) and the part of each log-ratio that the EOS token carries.
 """
 
 from __future__ import annotations
@@ -20,16 +21,28 @@ from dataclasses import dataclass
 import torch
 
 from prefopt.experiments.sentiment.bootstrap import Bootstrap
-from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions, sample_log_probs
+from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions, sample_log_prob_parts
 
 
 @dataclass(frozen=True)
 class FrontierPoint:
-    """One policy measured on K fresh samples of each of P held-out prompts: (P, K) ``rewards`` and (P, K)
-    ``log_ratios`` log pi(y|x) - log pi_ref(y|x) in nats."""
+    """One policy measured on K fresh samples of each of P held-out prompts: (P, K) ``rewards``, (P, K)
+    ``log_ratios`` log pi(y|x) - log pi_ref(y|x) in nats, (P, K) ``eos_log_ratios`` the part of them at the final
+    EOS (0 for a cut completion) and (P, K) ``finished`` (bool: the completion ended in EOS)."""
 
     rewards: torch.Tensor
     log_ratios: torch.Tensor
+    eos_log_ratios: torch.Tensor
+    finished: torch.Tensor
+
+    @staticmethod
+    def joined(first: FrontierPoint, second: FrontierPoint) -> FrontierPoint:
+        """The samples of both points of one policy, (P, K1 + K2) each."""
+        pairs = zip(first.arrays(), second.arrays(), strict=True)
+        return FrontierPoint(*(torch.cat(pair, dim=1) for pair in pairs))
+
+    def arrays(self) -> tuple[torch.Tensor, ...]:
+        return self.rewards, self.log_ratios, self.eos_log_ratios, self.finished
 
     @property
     def reward(self) -> float:
@@ -41,18 +54,28 @@ class FrontierPoint:
         return float(self.log_ratios.mean())
 
     def summary(self, bootstrap: Bootstrap) -> dict:
-        """``{"reward", "reward_ci", "kl", "kl_ci", "samples"}``, the intervals clustered by prompt."""
+        """``{"reward", "reward_ci", "kl", "kl_ci", "kl_eos", "kl_eos_ci", "finished", "samples"}``: the
+        intervals clustered by prompt; ``kl_eos`` is the part of ``kl`` carried by EOS tokens, ``finished`` the
+        share of completions that ended in EOS."""
         return {
             "reward": self.reward,
             "reward_ci": list(bootstrap.interval(self.rewards)),
             "kl": self.kl,
             "kl_ci": list(bootstrap.interval(self.log_ratios)),
+            "kl_eos": float(self.eos_log_ratios.mean()),
+            "kl_eos_ci": list(bootstrap.interval(self.eos_log_ratios)),
+            "finished": float(self.finished.double().mean()),
             "samples": self.rewards.numel(),
         }
 
     def per_sample(self) -> dict:
         """The (P, K) arrays as nested lists, for the sidecar file."""
-        return {"rewards": self.rewards.tolist(), "log_ratios": self.log_ratios.tolist()}
+        return {
+            "rewards": self.rewards.tolist(),
+            "log_ratios": self.log_ratios.tolist(),
+            "eos_log_ratios": self.eos_log_ratios.tolist(),
+            "finished": self.finished.tolist(),
+        }
 
 
 def rewards_of(samples: list[PromptSamples], scorer) -> torch.Tensor:
@@ -71,9 +94,16 @@ def evaluate_policy(
     samples = sample_completions(policy, tokenizer, prompts, settings)
     policy.eval()
     pad = tokenizer.pad_token_id
-    log_ratio = sample_log_probs(policy, samples, pad) - sample_log_probs(reference, samples, pad)
+    (policy_summed, policy_eos), (reference_summed, reference_eos) = (
+        sample_log_prob_parts(model, samples, pad) for model in (policy, reference)
+    )
     policy.train(was_training)
-    return FrontierPoint(rewards=rewards_of(samples, scorer), log_ratios=log_ratio.double())
+    return FrontierPoint(
+        rewards=rewards_of(samples, scorer),
+        log_ratios=(policy_summed - reference_summed).double(),
+        eos_log_ratios=(policy_eos - reference_eos).double(),
+        finished=torch.tensor([s.finished for s in samples], dtype=torch.bool),
+    )
 
 
 def best_of_n_kl(n: int) -> float:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-import torch
 from accelerate import PartialState
 
 from prefopt.atomic import write_jsonl, write_text
@@ -28,6 +28,7 @@ from prefopt.experiments.sentiment.bootstrap import Bootstrap, naive_half_width
 from prefopt.experiments.sentiment.environment import describe, environment
 from prefopt.experiments.sentiment.frontier import FrontierPoint, best_of_n, best_of_n_kl, evaluate_policy
 from prefopt.experiments.sentiment.imdb import imdb_files, imdb_text
+from prefopt.experiments.sentiment.matched import matched_kl
 from prefopt.experiments.sentiment.methods import Checkpoint, train_method
 from prefopt.experiments.sentiment.report import plot_frontier, table
 from prefopt.experiments.sentiment.rloo import require_trl, train_rloo
@@ -39,13 +40,68 @@ from prefopt.scoring import build_scorer
 from prefopt.scoring.records import score_rows
 
 
-def _load(path: str | None, seed: int):
+def load_policy(path: str | None, seed: int):
     """Tokenizer and model of ``path`` (a directory or .gguf), or the tiny preset with byte tokens for None; the
     model on the device the training runs use (a GPU where there is one)."""
     config = ModelConfig(path=path, preset="tiny", tokenizer="bytes")
     tokenizer = load_tokenizer(config)
     model = load_model(resolve_source(path, config, len(tokenizer), seed), "float32")
     return tokenizer, model.to(PartialState().device)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What every run of the experiment shares: the tokenizer, pi_ref (in memory, for the KL estimates) and the
+    directory it was saved to, the training and the held-out prefixes."""
+
+    tokenizer: Any
+    reference: Any
+    sft_dir: Path
+    train_prompts: list[str]
+    eval_prompts: list[str]
+
+
+def prepare(
+    model: str | None, imdb: Path, out: Path, size: ExperimentSize, seed: int, log, sft_dir: Path | None = None
+):
+    """The :class:`Setting` of ``size``: the prefixes of IMDb chosen with ``seed``, and pi_ref, fine-tuned from
+    ``model`` into ``out / "sft"`` or, given ``sft_dir``, the pi_ref an earlier run saved there (the same
+    prefixes then need the same ``size`` and ``seed`` as that run)."""
+    tokenizer, policy = load_policy(model, seed)
+    sft_texts, train_prompts, eval_prompts = imdb_text(
+        imdb, size.train_prompts, size.eval_prompts, size.sft_reviews, tokenizer, seed
+    )
+    if sft_dir is None:
+        sft_dir = out / "sft"
+        sft_loss = supervised_finetune(policy, tokenizer, sft_texts, sft_dir, size=size, seed=seed, progress=False)
+        log(f"SFT on {len(sft_texts)} reviews, {size.sft_steps} steps: final loss {sft_loss:.3f}")
+    else:
+        del policy
+        tokenizer, policy = load_policy(str(sft_dir), seed)
+        log(f"pi_ref: {sft_dir}")
+    return Setting(tokenizer, policy.eval(), sft_dir, train_prompts, eval_prompts)
+
+
+def draws(setting: Setting, reward, size: ExperimentSize, seed: int):
+    """``(evaluation, extra_draws)`` of one seed: ``evaluation(policy) -> FrontierPoint`` samples the held-out
+    prefixes with the seed's evaluation stream (common to every policy of the seed); ``extra_draws(k)`` samples
+    pi_ref ``k`` more times per prefix from another stream (None for k = 0)."""
+    settings = GenerationSettings(
+        k=size.eval_samples,
+        max_new_tokens=size.max_new_tokens,
+        batch_size=size.generation_batch_size,
+        seed=seed_of(seed, EVALUATION),
+    )
+    reference, tokenizer, prompts = setting.reference, setting.tokenizer, setting.eval_prompts
+
+    def evaluation(policy):
+        return evaluate_policy(policy, reference, tokenizer, prompts, reward, settings)
+
+    def extra_draws(k: int):
+        extra = replace(settings, k=k, seed=seed_of(seed, BEST_OF_N_EXTRA))
+        return evaluate_policy(reference, reference, tokenizer, prompts, reward, extra) if k else None
+
+    return evaluation, extra_draws
 
 
 SEED_STRIDE = 1_000_000  # seeds apart; a stream's generation batches take seed, seed + 1, ... (fewer than this)
@@ -71,13 +127,7 @@ def reference_points(
     """
     crn = evaluation(reference)
     extra = extra_draws(size.best_of_pool - size.eval_samples)
-    pool = (
-        crn
-        if extra is None
-        else FrontierPoint(
-            torch.cat([crn.rewards, extra.rewards], dim=1), torch.cat([crn.log_ratios, extra.log_ratios], dim=1)
-        )
-    )
+    pool = crn if extra is None else FrontierPoint.joined(crn, extra)
     point_id = f"seed {seed} / pi_ref"
     per_sample[point_id] = pool.per_sample()
     best = best_of_n(pool.rewards, size.best_of)
@@ -172,10 +222,6 @@ def run_experiment(
     env = environment(PartialState().device)
     log(f"environment: {describe(env)}")
     reward = build_scorer(scorer)
-    tokenizer, policy = _load(model, seeds[0])
-    sft_texts, train_prompts, eval_prompts = imdb_text(
-        imdb, size.train_prompts, size.eval_prompts, size.sft_reviews, tokenizer, seeds[0]
-    )
     stages: dict[str, float] = {}
 
     def stage(name: str, since: float) -> float:
@@ -184,18 +230,16 @@ def run_experiment(
         return time.monotonic()
 
     now = time.monotonic()
-    sft_dir = out / "sft"
-    sft_loss = supervised_finetune(policy, tokenizer, sft_texts, sft_dir, size=size, seed=seeds[0], progress=False)
-    log(f"SFT on {len(sft_texts)} reviews, {size.sft_steps} steps: final loss {sft_loss:.3f}")
+    setting = prepare(model, imdb, out, size, seeds[0], log)
+    tokenizer, reference, train_prompts = setting.tokenizer, setting.reference, setting.train_prompts
     now = stage("sft", now)
-    reference = policy.eval()  # pi_ref stays in memory for the KL estimates; each run loads its own copy from sft/
 
     per_sample: dict[str, dict] = {}
     references, best, checks, runs = [], [], [], []
     design, design_from_run = None, False  # the point whose design effect is recorded
     for seed in seeds:
         paths = {
-            "sft": sft_dir,
+            "sft": setting.sft_dir,
             "scored": out / "data" / f"seed-{seed}" / "train.scored.jsonl",
             "runs": out / "runs",
             "cache": out / "reference-cache",
@@ -213,15 +257,7 @@ def run_experiment(
         write_jsonl(paths["scored"], score_rows(records, reward))
         now = stage(f"seed {seed}: sample and score", now)
 
-        settings = replace(generation, k=size.eval_samples, seed=seed_of(seed, EVALUATION))
-
-        def evaluation(policy, settings=settings):
-            return evaluate_policy(policy, reference, tokenizer, eval_prompts, reward, settings)
-
-        def extra_draws(k: int, seed=seed, settings=settings):
-            extra = replace(settings, k=k, seed=seed_of(seed, BEST_OF_N_EXTRA))
-            return evaluate_policy(reference, reference, tokenizer, eval_prompts, reward, extra) if k else None
-
+        evaluation, extra_draws = draws(setting, reward, size, seed)
         measured = reference_points(reference, evaluation, extra_draws, size, bootstrap, seed, per_sample)
         references.append(measured["reference"])
         best += measured["best_of_n"]
@@ -261,7 +297,7 @@ def run_experiment(
         ),
         "counts": {
             "train_prompts": len(train_prompts),
-            "eval_prompts": len(eval_prompts),
+            "eval_prompts": len(setting.eval_prompts),
             "eval_samples": size.eval_samples,
             "best_of_pool": size.best_of_pool,
             "k": size.k,
@@ -283,8 +319,25 @@ def run_experiment(
         "wall_s": round(time.monotonic() - started, 1),
     }
     write_text(out / "per_sample.json", json.dumps(per_sample))
+    write_outputs(out, results, per_sample, bootstrap)
+    log(f"wrote {out / 'frontier.png'}, {out / 'table.md'} and {out / 'results.json'} in {results['wall_s']:.0f} s")
+    return results
+
+
+def write_outputs(out: Path, results: dict, per_sample: dict, bootstrap: Bootstrap) -> None:
+    """The reward at matched KL (into ``results``), then ``results.json``, ``table.md`` and ``frontier.png``."""
+    results["matched"] = matched_kl(results, per_sample, bootstrap)
     write_text(out / "results.json", json.dumps(results, indent=1))
     write_text(out / "table.md", table(results))
     plot_frontier(results, out / "frontier.png", f"IMDb sentiment, {Path(results['model']).name}: reward vs KL")
-    log(f"wrote {out / 'frontier.png'}, {out / 'table.md'} and {out / 'results.json'} in {results['wall_s']:.0f} s")
+
+
+def report_again(out: Path) -> dict:
+    """Recompute the outputs of a finished run in ``out`` from its ``results.json`` and ``per_sample.json`` (with
+    the bootstrap settings recorded there)."""
+    results = json.loads((out / "results.json").read_text())
+    per_sample = json.loads((out / "per_sample.json").read_text())
+    recorded = results["bootstrap"]
+    bootstrap = Bootstrap(resamples=recorded["resamples"], level=recorded["level"], seed=recorded["seed"])
+    write_outputs(out, results, per_sample, bootstrap)
     return results

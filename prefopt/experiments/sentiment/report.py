@@ -39,8 +39,9 @@ def _errors(points: list[dict], value: str) -> list[list[float]]:
     ]
 
 
-def plot_frontier(results: dict, path: Path, title: str) -> None:
-    """Reward against KL(pi || pi_ref) of every run and seed, pi_ref and best-of-N, with intervals, as a PNG."""
+def plot_frontier(results: dict, path: Path, title: str, colours: dict[str, str] = COLOURS) -> None:
+    """Reward against KL(pi || pi_ref) of every run and seed, pi_ref and best-of-N, with intervals, as a PNG;
+    ``colours`` maps each run's family to its colour."""
     import matplotlib  # optional: prefopt[experiments]
 
     matplotlib.use("Agg")
@@ -60,7 +61,7 @@ def plot_frontier(results: dict, path: Path, title: str) -> None:
             [p["reward"] for p in points],
             xerr=_errors(points, "kl"),
             yerr=_errors(points, "reward"),
-            color=COLOURS.get(family, "gray"),
+            color=colours.get(family, "gray"),
             marker=MARKERS[run_names.index(run["name"]) % len(MARKERS)],
             markersize=3,
             linewidth=0.8,
@@ -117,11 +118,13 @@ def _with_interval(point: dict, value: str, digits: int, sign: str = "") -> str:
 
 
 def table(results: dict) -> str:
-    """Markdown: per run and seed, its last checkpoint and its best-reward checkpoint, with 95% intervals; then
-    pi_ref and best-of-N per seed, the pi_ref checks and the design effect of one point."""
+    """Markdown: per run and seed, its last checkpoint (with the part of its KL at EOS tokens and the share of
+    completions that finished) and its best-reward checkpoint, with 95% intervals; then pi_ref and best-of-N per
+    seed, the pi_ref checks and the design effect of one point."""
     lines = [
-        "| method | run | seed | steps | final reward [95%] | final KL [95%] | best reward (KL, step) |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| method | run | seed | steps | final reward [95%] | final KL [95%] | KL at EOS | finished | "
+        "best reward (KL, step) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in results["runs"]:
         if not run["points"]:
@@ -130,15 +133,18 @@ def table(results: dict) -> str:
         best = max(run["points"], key=lambda p: p["reward"])
         lines.append(
             f"| {family_label(run['family'], results)} | {run['name']} | {run['seed']} | {last['step']} | "
-            f"{_with_interval(last, 'reward', 3, '+')} | {_with_interval(last, 'kl', 2)} | "
-            f"{best['reward']:+.3f} ({best['kl']:.2f}, {best['step']}) |"
+            f"{_with_interval(last, 'reward', 3, '+')} | {_with_interval(last, 'kl', 2)} | {last['kl_eos']:.2f} | "
+            f"{last['finished']:.2f} | {best['reward']:+.3f} ({best['kl']:.2f}, {best['step']}) |"
         )
     for ref in results["reference"]:
-        lines.append(f"| pi_ref (SFT) | - | {ref['seed']} | 0 | {_with_interval(ref, 'reward', 3, '+')} | 0 | - |")
+        lines.append(
+            f"| pi_ref (SFT) | - | {ref['seed']} | 0 | {_with_interval(ref, 'reward', 3, '+')} | 0 | 0 | "
+            f"{ref['finished']:.2f} | - |"
+        )
     for b in results["best_of_n"]:
         lines.append(
             f"| best-of-N (oracle) | N={b['n']} | {b['seed']} | 0 | {_with_interval(b, 'reward', 3, '+')} | "
-            f"{b['kl']:.2f} (analytic) | - |"
+            f"{b['kl']:.2f} (analytic) | - | - | - |"
         )
     lines.append("")
     for check in results["checks"]:
@@ -150,6 +156,8 @@ def table(results: dict) -> str:
                     f"- seed {check['seed']}, {name.replace('_', ' ')}: difference {outcome['difference']:+.4f}, "
                     f"paired 95% interval [{low:+.4f}, {high:+.4f}]: {verdict}"
                 )
+    if "matched" in results:
+        lines += ["", *matched_table(results["matched"])]
     effect = results["design_effect"]
     for value in ("reward", "kl"):
         e = effect[value]
@@ -158,3 +166,29 @@ def table(results: dict) -> str:
             f"1.96 sd/sqrt(n) {e['naive_half_width']:.4f}, design effect {e['design_effect'] or float('nan'):.2f}"
         )
     return "\n".join(lines) + "\n"
+
+
+def matched_table(matched: dict) -> list[str]:
+    """Markdown lines: each family's reward at each KL budget with its interval, then the differences whose
+    interval excludes 0."""
+    budgets = matched["budgets"]
+    lines = [
+        "| family (runs) | " + " | ".join(f"reward at {b:g} nats [95%]" for b in budgets) + " |",
+        "|---|" + "---:|" * len(budgets),
+    ]
+    for family, entry in matched["families"].items():
+        cells = [
+            "not reached"
+            if r["reward"] is None
+            else f"{r['reward']:+.3f} [{r['interval'][0]:+.3f}, {r['interval'][1]:+.3f}]"
+            for r in entry["reward"]
+        ]
+        lines.append(f"| {family} ({entry['runs']}) | " + " | ".join(cells) + " |")
+    lines += ["", "Differences at matched KL whose 95% interval excludes 0 (paired over resampled prompts):", ""]
+    for d in matched["differences"]:
+        if not d["zero_inside"]:
+            low, high = d["interval"]
+            lines.append(
+                f"- at {d['budget']:g} nats, {d['first']} - {d['second']}: {d['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+            )
+    return lines

@@ -15,7 +15,13 @@ from prefopt.experiments.sentiment.imdb import prefixes, read_reviews
 from prefopt.experiments.sentiment.report import table
 from prefopt.experiments.sentiment.sft import review_batches
 from prefopt.model.load import byte_tokenizer
-from prefopt.sampling import GenerationSettings, PromptSamples, sample_completions, sample_log_probs
+from prefopt.sampling import (
+    GenerationSettings,
+    PromptSamples,
+    sample_completions,
+    sample_log_prob_parts,
+    sample_log_probs,
+)
 from tests.conftest import make_tiny_llama
 
 
@@ -36,6 +42,22 @@ def test_sample_log_probs_are_the_summed_next_token_log_probs_of_each_completion
     for p, sample in enumerate(samples):
         for k, completion in enumerate(sample.completion_ids):
             assert float(got[p, k]) == pytest.approx(summed_log_prob(model, sample.prompt_ids, completion), abs=1e-4)
+
+
+def test_the_eos_part_of_a_log_prob_is_the_final_eos_token_of_a_finished_completion_and_0_of_a_cut_one():
+    model = make_tiny_llama(vocab_size=32)
+    samples = [
+        PromptSamples("a", (1, 5, 6), ((7, 8, 2), (9,)), ("", ""), (True, False)),
+        PromptSamples("b", (3,), ((4, 4), (11, 12, 13, 2)), ("", ""), (False, True)),
+    ]
+    summed, eos = sample_log_prob_parts(model, samples, pad_token_id=0)
+    assert torch.equal(summed, sample_log_probs(model, samples, pad_token_id=0))
+    for p, sample in enumerate(samples):
+        for k, (completion, finished) in enumerate(zip(sample.completion_ids, sample.finished, strict=True)):
+            whole = summed_log_prob(model, sample.prompt_ids, completion)
+            without_last = summed_log_prob(model, sample.prompt_ids, completion[:-1])
+            expected = whole - without_last if finished else 0.0
+            assert float(eos[p, k]) == pytest.approx(expected, abs=1e-4)
 
 
 def likely_to_stop(vocab_size: int, seed: int, eos: int = 2) -> torch.nn.Module:
@@ -115,10 +137,10 @@ def test_sft_batches_mask_padding_out_of_the_labels_and_end_a_review_with_eos_on
 
 
 def test_the_table_has_a_row_per_run_and_seed_with_intervals_and_the_checks():
-    point = {"reward": 0.5, "reward_ci": [0.4, 0.6], "kl": 1.0, "kl_ci": [0.8, 1.3]}
+    point = {"reward": 0.5, "reward_ci": [0.4, 0.6], "kl": 1.0, "kl_ci": [0.8, 1.3], "kl_eos": 0.25, "finished": 0.5}
     results = {
         "environment": {"trl": "1.16.0"},
-        "reference": [{"seed": 0, "reward": 0.1, "reward_ci": [0.0, 0.2], "kl": 0.0}],
+        "reference": [{"seed": 0, "reward": 0.1, "reward_ci": [0.0, 0.2], "kl": 0.0, "finished": 0.125}],
         "best_of_n": [{"seed": 0, "n": 2, "reward": 0.3, "reward_ci": [0.2, 0.35], "kl": 0.19}],
         "runs": [
             {
@@ -139,9 +161,10 @@ def test_the_table_has_a_row_per_run_and_seed_with_intervals_and_the_checks():
     }
     lines = table(results).splitlines()
     assert (
-        "| RLOO (TRL 1.16.0) | rloo b=0.05 | 0 | 8 | +0.400 [+0.400, +0.600] | 2.00 [1.50, 2.50] | +0.500 (1.00, 4) |"
-        in lines
+        "| RLOO (TRL 1.16.0) | rloo b=0.05 | 0 | 8 | +0.400 [+0.400, +0.600] | 2.00 [1.50, 2.50] | 0.25 | 0.50 | "
+        "+0.500 (1.00, 4) |" in lines
     )
-    assert "| best-of-N (oracle) | N=2 | 0 | 0 | +0.300 [+0.200, +0.350] | 0.19 (analytic) | - |" in lines
+    assert "| best-of-N (oracle) | N=2 | 0 | 0 | +0.300 [+0.200, +0.350] | 0.19 (analytic) | - | - | - |" in lines
+    assert "| pi_ref (SFT) | - | 0 | 0 | +0.100 [+0.000, +0.200] | 0 | 0 | 0.12 | - |" in lines
     assert any("pi ref vs best of 1" in line and "0 inside" in line for line in lines)
     assert any("design effect 4.00" in line for line in lines)

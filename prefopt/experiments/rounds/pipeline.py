@@ -1,0 +1,197 @@
+"""The rounds experiment: pi_ref -> per seed: pi_ref and best-of-N -> each arm through ``prefopt.rounds`` -> every
+round's policy measured as the sentiment experiment measures -> paired comparisons -> plot and tables.
+
+pi_ref, the prefixes and the evaluation draws are the sentiment experiment's at the same base size and seeds
+(:func:`prefopt.experiments.sentiment.pipeline.prepare` and ``draws``), so both experiments' points share pi_ref's
+point and its best-of-N. Outputs in ``out``: ``prompts.jsonl`` (the training prefixes), ``arms/seed-S/ARM/`` (each
+arm's rounds directory: every round's samples, training run, policy and report), ``results.json``,
+``per_sample.json``, ``frontier.png`` and ``table.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from accelerate import PartialState
+
+from prefopt.atomic import write_jsonl, write_text
+from prefopt.experiments.rounds.arms import Arm, RoundsSize
+from prefopt.experiments.rounds.compare import contrasts
+from prefopt.experiments.rounds.report import plot, table
+from prefopt.experiments.sentiment.bootstrap import Bootstrap
+from prefopt.experiments.sentiment.environment import describe, environment
+from prefopt.experiments.sentiment.frontier import FrontierPoint
+from prefopt.experiments.sentiment.imdb import imdb_files
+from prefopt.experiments.sentiment.matched import matched_kl
+from prefopt.experiments.sentiment.pipeline import Setting, draws, load_policy, prepare, reference_points
+from prefopt.iterative import rounds
+from prefopt.iterative.policies import free_memory
+from prefopt.scoring import build_scorer
+
+ROUNDS_SEED_STRIDE = 1000  # a seed's rounds sample with seeds 1000 * seed + 500 + ... (few batches per call)
+
+
+def arm_directory(out: Path, arm: Arm, seed: int) -> Path:
+    return out / "arms" / f"seed-{seed}" / arm.name.replace(" ", "_")
+
+
+def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, scorer: str, seed: int) -> dict:
+    """The ``prefopt.rounds`` configuration of one arm and seed: the sentiment experiment's training settings
+    (:func:`prefopt.experiments.sentiment.methods.run_overrides`) with the arm's loss, rounds and reference, a
+    fresh slice of the training prefixes per round, no held-out split (the experiment measures every round)."""
+    base = size.base
+    return {
+        "rounds": arm.rounds,
+        "k": base.k,
+        "max_new_tokens": base.max_new_tokens,
+        "sampling_batch_size": base.generation_batch_size,
+        "scorer": {"name": scorer},
+        "prompts": {
+            "path": str(out / "prompts.jsonl"),
+            "per_round": size.prompts_per_round(arm),
+            "pool": "fresh",
+            "eval_fraction": 0,
+        },
+        "reference": arm.reference,
+        "seed": ROUNDS_SEED_STRIDE * seed + ROUNDS_SEED_STRIDE // 2,
+        "output_dir": str(arm_directory(out, arm, seed)),
+        "train": {
+            "seed": seed,
+            "model": {"path": str(setting.sft_dir)},
+            "data": {
+                "on_error": "skip",  # prefixes whose samples all tie carry no preference; they are counted
+                "eval_fraction": 0,
+                "max_length": base.max_new_tokens + 16,
+                "max_prompt_length": 16,
+            },
+            "loss": arm.loss,
+            "optim": {
+                "optimizer": "adamw",
+                "lr": base.lr,
+                "warmup_steps": 0,
+                "batch_size": base.batch_size,
+                "micro_batch_size": base.batch_size,
+                "max_steps": size.steps_per_round(arm),
+            },
+            "logging": {"progress": False},
+            "reference": {"cache_dir": str(out / "reference-cache")},
+        },
+    }
+
+
+def run_arm(arm: Arm, size: RoundsSize, setting: Setting, evaluation, out: Path, scorer: str, seed: int, log):
+    """Train one arm's rounds, then measure each round's policy; ``(run entry, [FrontierPoint per round])``."""
+    result = rounds(rounds_config(arm, size, setting, out, scorer, seed), resume=True, log=lambda _: None)
+    entry, points = {"name": arm.name, "family": arm.family, "loss": arm.loss, "seed": seed, "points": []}, []
+    for report in result.reports:
+        _, policy = load_policy(report["policy"], seed)
+        point: FrontierPoint = evaluation(policy)
+        del policy
+        free_memory()
+        points.append(point)
+        seconds = report["seconds"]
+        entry["points"].append(
+            {
+                "round": report["round"],
+                "step": report["round"] * size.steps_per_round(arm),
+                "fresh_samples_score": report["score"],
+                "tied_prompts": report["tied_prompts"],
+                "kendall_tau": report["kendall_tau"],
+                "seconds": {name: round(value, 1) for name, value in seconds.items()},
+            }
+        )
+        log(
+            f"  {arm.name:<18} round {report['round']}: reward {point.reward:+.3f}  KL {point.kl:6.3f}  "
+            f"(fresh samples {report['score']['mean']:+.3f}; sampling {seconds.get('sampling', 0):.0f} s, "
+            f"training {seconds.get('training', 0):.0f} s)"
+        )
+    return entry, points
+
+
+def run_rounds_experiment(
+    model: str | None,
+    imdb: Path,
+    out: Path,
+    size: RoundsSize,
+    *,
+    scorer: str = "vader",
+    seeds: tuple[int, ...] = (0, 1, 2),
+    sft_dir: Path | None = None,
+    bootstrap: Bootstrap | None = None,
+    log=print,
+) -> dict:
+    """Run every arm for every seed; returns the results written to ``out/results.json``.
+
+    Args:
+        model: the pretrained model (a Hugging Face directory or a .gguf file); None: the tiny preset.
+        imdb: directory with IMDb ``train.jsonl.gz`` and ``test.jsonl.gz``.
+        size: the counts and arms (:data:`prefopt.experiments.rounds.SIZES`).
+        scorer: the registered scorer that plays the ground-truth reward and ranks the samples.
+        seeds: the seeds (the first chooses the prefixes and seeds pi_ref's SFT).
+        sft_dir: pi_ref saved by a sentiment experiment of the same base size and first seed (``OUT/sft``);
+            None: fine-tune it here.
+        bootstrap: how the intervals are drawn (default: 2000 seeded resamples of the held-out prefixes).
+    """
+    started = time.monotonic()
+    bootstrap = bootstrap or Bootstrap()
+    imdb_files(imdb)
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(PartialState().device)
+    log(f"environment: {describe(env)}")
+    reward = build_scorer(scorer)
+    setting = prepare(model, imdb, out, size.base, seeds[0], log, sft_dir=sft_dir)
+    write_jsonl(out / "prompts.jsonl", [{"prompt": prompt} for prompt in setting.train_prompts])
+    stages = {"pi_ref": round(time.monotonic() - started, 1)}
+    per_sample: dict[str, dict] = {}
+    references, best, checks, runs, finals = [], [], [], [], {}
+    for seed in seeds:
+        since = time.monotonic()
+        evaluation, extra_draws = draws(setting, reward, size.base, seed)
+        measured = reference_points(setting.reference, evaluation, extra_draws, size.base, bootstrap, seed, per_sample)
+        references.append(measured["reference"])
+        best += measured["best_of_n"]
+        checks.append(measured["checks"])
+        stages[f"seed {seed}: pi_ref and best-of-N"] = round(time.monotonic() - since, 1)
+        for arm in size.arms:
+            since = time.monotonic()
+            entry, points = run_arm(arm, size, setting, evaluation, out, scorer, seed, log)
+            for summary, point in zip(entry["points"], points, strict=True):
+                summary["id"] = f"seed {seed} / {arm.name} / round {summary['round']}"
+                summary.update(point.summary(bootstrap))
+                per_sample[summary["id"]] = point.per_sample()
+            runs.append(entry)
+            finals[(seed, arm.name)] = points[-1]
+            stages[f"seed {seed}: {arm.name}"] = round(time.monotonic() - since, 1)
+            log(f"[seed {seed}: {arm.name}] {stages[f'seed {seed}: {arm.name}']:.0f} s")
+    results = {
+        "model": model or "tiny preset",
+        "scorer": scorer,
+        "environment": env,
+        "seeds": list(seeds),
+        "counts": {
+            "train_prompts": len(setting.train_prompts),
+            "eval_prompts": len(setting.eval_prompts),
+            "eval_samples": size.base.eval_samples,
+            "k": size.base.k,
+            "steps": size.base.steps,
+            "rounds": size.rounds,
+            "batch_size": size.base.batch_size,
+        },
+        "bootstrap": {"resamples": bootstrap.resamples, "level": bootstrap.level, "seed": bootstrap.seed},
+        "reference": references,
+        "best_of_n": best,
+        "checks": checks,
+        "runs": runs,
+        "contrasts": contrasts(size.arms, seeds, finals, bootstrap),
+        "stages_s": stages,
+        "wall_s": round(time.monotonic() - started, 1),
+    }
+    results["matched"] = matched_kl(results, per_sample, bootstrap)
+    write_text(out / "per_sample.json", json.dumps(per_sample))
+    write_text(out / "results.json", json.dumps(results, indent=1))
+    write_text(out / "table.md", table(results))
+    plot(results, out / "frontier.png")
+    log(f"wrote {out / 'frontier.png'}, {out / 'table.md'} and {out / 'results.json'} in {results['wall_s']:.0f} s")
+    return results
