@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from prefopt.api import train
+from prefopt.api import StepEnd, train
 from prefopt.atomic import write_json, write_jsonl, write_text
 from prefopt.config import ConfigError, RunConfig
 from prefopt.iterative.config import RoundsConfig, as_rounds_config, dump_rounds_config
@@ -49,6 +50,7 @@ PARTS = ("train", "held-out")
 RESUMABLE_CHANGES = ("rounds", "output_dir", "train.logging.")
 
 Log = Callable[[str], None]
+OnRoundStep = Callable[[int, StepEnd], None]  # (round number, the round's training step)
 
 
 @dataclass
@@ -97,8 +99,17 @@ def round_run_config(config: RoundsConfig, round_number: int, policy: ModelRef, 
     return RunConfig.model_validate(tree)
 
 
-def rounds(config: RoundsConfig | dict | str | Path, *, resume: bool = False, log: Log = print) -> RoundsResult:
+def rounds(
+    config: RoundsConfig | dict | str | Path,
+    *,
+    resume: bool = False,
+    log: Log = print,
+    on_step: OnRoundStep | None = None,
+) -> RoundsResult:
     """Train ``config.rounds`` rounds; ``resume`` continues a run in ``output_dir`` where it stopped.
+
+    ``on_step(round_number, StepEnd)`` is called after every optimizer step of every round's training (as
+    ``prefopt.train``'s ``on_step``; the step counts from 1 in each round), e.g. to measure the policy part-way.
 
     Raises:
         ConfigError: an invalid configuration, too few prompts, an output directory that holds another run (or
@@ -120,7 +131,7 @@ def rounds(config: RoundsConfig | dict | str | Path, *, resume: bool = False, lo
             log(f"round {number} is complete ({here.report_file}); skipped")
             report = json.loads(here.report_file.read_text())
         else:
-            report = _run_round(config, number, plan, scorer, policy, start, resume, log)
+            report = _run_round(config, number, plan, scorer, policy, start, resume, log, on_step)
         reports.append(report)
         write_json(directory.summary_file, {"rounds": reports})
         policy = ModelRef(str(here.policy_dir))
@@ -138,6 +149,7 @@ def _run_round(
     start: ModelRef,
     resume: bool,
     log: Log,
+    on_step: OnRoundStep | None,
 ) -> dict[str, Any]:
     here = RoundsDirectory(Path(config.output_dir)).round(number)
     seconds = PhaseSeconds()
@@ -155,7 +167,12 @@ def _run_round(
         write_jsonl(here.samples_file, rows)
     reference = start if config.reference == "fixed" else policy
     with seconds.phase("training"):
-        result = train(round_run_config(config, number, policy, reference), train=rows, resume=resume)
+        result = train(
+            round_run_config(config, number, policy, reference),
+            train=rows,
+            resume=resume,
+            on_step=None if on_step is None else partial(on_step, number),
+        )
     trained = ModelRef(str(here.policy_dir))
     held_out = _held_out(config, number, plan.held_out, scorer, trained, start, seconds) if plan.held_out else None
     report = {

@@ -27,8 +27,12 @@ def test_every_arm_trains_in_rounds_on_fresh_samples_and_is_measured_after_each(
     for seed in seeds:
         for arm in ARMS:
             (run,) = [r for r in results["runs"] if r["name"] == arm.name and r["seed"] == seed]
-            steps = size.steps_per_round(arm)
-            assert [p["step"] for p in run["points"]] == [steps * r for r in range(1, arm.rounds + 1)]
+            # measured at the end of each round of the arms in rounds, and at the same step counts offline
+            every = size.measure_every
+            assert [p["step"] for p in run["points"]] == list(range(every, size.base.steps + 1, every))
+            assert [p["round"] for p in run["points"]] == [
+                1 + (p["step"] - 1) // size.steps_per_round(arm) for p in run["points"]
+            ]
             reports = [
                 json.loads((arm_directory(out, arm, seed) / f"round-{r:02d}" / "report.json").read_text())
                 for r in range(1, arm.rounds + 1)
@@ -67,3 +71,7 @@ def test_every_arm_trains_in_rounds_on_fresh_samples_and_is_measured_after_each(
     assert table.count("| pl x2 |") == len(seeds) * SIZE.rounds  # a row per round and seed
     assert {arm.family for arm in ARMS} < set(results["matched"]["families"])
     assert (out / "frontier.png").stat().st_size > 0
+
+    # a rerun reads every finished arm's points back and trains nothing again: the same results
+    again = run_rounds_experiment(None, imdb, out, size, scorer=code_point_scorer, seeds=seeds, log=lambda _: None)
+    assert again["runs"] == results["runs"] and again["contrasts"] == results["contrasts"]

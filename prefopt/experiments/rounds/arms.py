@@ -31,7 +31,7 @@ class Arm:
     reference: str = "fixed"
 
 
-def arms(rounds: int, moving: bool = True) -> tuple[Arm, ...]:
+def arms(rounds: int, moving: bool = False) -> tuple[Arm, ...]:
     """Plackett-Luce, DPO on all pairs and DPO on best-vs-worst, each in ``rounds`` rounds; Plackett-Luce and DPO
     on all pairs offline; and, with ``moving``, Plackett-Luce in rounds against a moving reference."""
     chosen = (
@@ -63,6 +63,11 @@ class RoundsSize:
                     f"{self.base.train_prompts} training prefixes"
                 )
 
+    @property
+    def measure_every(self) -> int:
+        """Steps between two measurements of every arm: the steps of one round of the arms in rounds."""
+        return self.base.steps // self.rounds
+
     def steps_per_round(self, arm: Arm) -> int:
         return self.base.steps // arm.rounds
 
@@ -71,7 +76,7 @@ class RoundsSize:
 
 
 SIZES: dict[str, RoundsSize] = {
-    "test": RoundsSize(SENTIMENT_SIZES["test"], rounds=2, arms=arms(2)),
+    "test": RoundsSize(SENTIMENT_SIZES["test"], rounds=2, arms=arms(2, moving=True)),
     # best-of-N up to N = 32 (2.5 nats): the budgets the policies of the rounds reach
     "default": RoundsSize(replace(SENTIMENT_SIZES["default"], best_of=(1, 2, 4, 8, 16, 32)), rounds=4, arms=arms(4)),
     "large": RoundsSize(SENTIMENT_SIZES["large"], rounds=4, arms=arms(4)),

@@ -1,10 +1,12 @@
-"""The rounds experiment: pi_ref -> per seed: pi_ref and best-of-N -> each arm through ``prefopt.rounds`` -> every
-round's policy measured as the sentiment experiment measures -> paired comparisons -> plot and tables.
+"""The rounds experiment: pi_ref -> per seed: pi_ref and best-of-N -> each arm through ``prefopt.rounds``, its
+policy measured as the sentiment experiment measures every ``measure_every`` steps (at the end of each round of the
+arms in rounds, and at the same step counts offline) -> paired comparisons -> plot and tables.
 
 pi_ref, the prefixes and the evaluation draws are the sentiment experiment's at the same base size and seeds
 (:func:`prefopt.experiments.sentiment.pipeline.prepare` and ``draws``), so both experiments' points share pi_ref's
 point and its best-of-N. Outputs in ``out``: ``prompts.jsonl`` (the training prefixes), ``arms/seed-S/ARM/`` (each
-arm's rounds directory: every round's samples, training run, policy and report), ``results.json``,
+arm's rounds directory: every round's samples, training run, policy and report, and ``points.json``, the arm's
+measured points, written when it is finished: a rerun reads them back), ``results.json``,
 ``per_sample.json``, ``frontier.png`` and ``table.md``.
 """
 
@@ -16,7 +18,8 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from prefopt.atomic import write_jsonl, write_text
+from prefopt.api import StepEnd
+from prefopt.atomic import write_json, write_jsonl, write_text
 from prefopt.experiments.rounds.arms import Arm, RoundsSize
 from prefopt.experiments.rounds.compare import contrasts
 from prefopt.experiments.rounds.report import plot, table
@@ -25,11 +28,12 @@ from prefopt.experiments.sentiment.environment import describe, environment
 from prefopt.experiments.sentiment.frontier import FrontierPoint
 from prefopt.experiments.sentiment.imdb import imdb_files
 from prefopt.experiments.sentiment.matched import matched_kl
-from prefopt.experiments.sentiment.pipeline import Setting, draws, load_policy, prepare, reference_points
+from prefopt.experiments.sentiment.pipeline import Setting, draws, prepare, reference_points
 from prefopt.iterative import rounds
-from prefopt.iterative.policies import free_memory
+from prefopt.run.directory import remove_tree
 from prefopt.scoring import build_scorer
 
+POINTS_FILE = "points.json"  # an arm's measured points, written when the arm is finished
 ROUNDS_SEED_STRIDE = 1000  # a seed's rounds sample with seeds 1000 * seed + 500 + ... (few batches per call)
 
 
@@ -82,31 +86,44 @@ def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, score
 
 
 def run_arm(arm: Arm, size: RoundsSize, setting: Setting, evaluation, out: Path, scorer: str, seed: int, log):
-    """Train one arm's rounds, then measure each round's policy; ``(run entry, [FrontierPoint per round])``."""
-    result = rounds(rounds_config(arm, size, setting, out, scorer, seed), resume=True, log=lambda _: None)
-    entry, points = {"name": arm.name, "family": arm.family, "loss": arm.loss, "seed": seed, "points": []}, []
-    for report in result.reports:
-        _, policy = load_policy(report["policy"], seed)
-        point: FrontierPoint = evaluation(policy)
-        del policy
-        free_memory()
-        points.append(point)
-        seconds = report["seconds"]
+    """Train one arm's rounds, measuring the policy every ``size.measure_every`` steps (counted over the rounds);
+    ``(run entry, [FrontierPoint per measurement])``. A finished arm's ``points.json`` is read back instead of
+    training again; an unfinished arm's directory is started over."""
+    directory = arm_directory(out, arm, seed)
+    saved = directory / POINTS_FILE
+    if saved.is_file():
+        kept = json.loads(saved.read_text())
+        log(f"  {arm.name:<18} seed {seed}: measured before ({saved})")
+        return kept["entry"], [FrontierPoint.from_per_sample(arrays) for arrays in kept["per_sample"]]
+    remove_tree(directory)
+    measured: list[tuple[int, int, FrontierPoint, float]] = []  # (round, step over the rounds, point, seconds)
+
+    def on_step(round_number: int, end: StepEnd) -> None:
+        step = (round_number - 1) * size.steps_per_round(arm) + end.step
+        if step % size.measure_every == 0:
+            started = time.perf_counter()
+            point = evaluation(end.policy)
+            measured.append((round_number, step, point, time.perf_counter() - started))
+            log(f"  {arm.name:<18} round {round_number} step {step:>3}: reward {point.reward:+.3f}  KL {point.kl:6.3f}")
+
+    result = rounds(rounds_config(arm, size, setting, out, scorer, seed), log=lambda _: None, on_step=on_step)
+    reports = {report["round"]: report for report in result.reports}
+    entry = {"name": arm.name, "family": arm.family, "loss": arm.loss, "seed": seed, "points": []}
+    for round_number, step, _, seconds in measured:
+        report = reports[round_number]
         entry["points"].append(
             {
-                "round": report["round"],
-                "step": report["round"] * size.steps_per_round(arm),
+                "round": round_number,
+                "step": step,
                 "fresh_samples_score": report["score"],
                 "tied_prompts": report["tied_prompts"],
                 "kendall_tau": report["kendall_tau"],
-                "seconds": {name: round(value, 1) for name, value in seconds.items()},
+                "seconds": {name: round(value, 1) for name, value in report["seconds"].items()},
+                "evaluation_seconds": round(seconds, 1),
             }
         )
-        log(
-            f"  {arm.name:<18} round {report['round']}: reward {point.reward:+.3f}  KL {point.kl:6.3f}  "
-            f"(fresh samples {report['score']['mean']:+.3f}; sampling {seconds.get('sampling', 0):.0f} s, "
-            f"training {seconds.get('training', 0):.0f} s)"
-        )
+    points = [point for *_, point, _ in measured]
+    write_json(saved, {"entry": entry, "per_sample": [point.per_sample() for point in points]})
     return entry, points
 
 
@@ -158,7 +175,7 @@ def run_rounds_experiment(
             since = time.monotonic()
             entry, points = run_arm(arm, size, setting, evaluation, out, scorer, seed, log)
             for summary, point in zip(entry["points"], points, strict=True):
-                summary["id"] = f"seed {seed} / {arm.name} / round {summary['round']}"
+                summary["id"] = f"seed {seed} / {arm.name} / step {summary['step']}"
                 summary.update(point.summary(bootstrap))
                 per_sample[summary["id"]] = point.per_sample()
             runs.append(entry)
@@ -177,6 +194,7 @@ def run_rounds_experiment(
             "k": size.base.k,
             "steps": size.base.steps,
             "rounds": size.rounds,
+            "measure_every": size.measure_every,
             "batch_size": size.base.batch_size,
         },
         "bootstrap": {"resamples": bootstrap.resamples, "level": bootstrap.level, "seed": bootstrap.seed},

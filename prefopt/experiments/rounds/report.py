@@ -50,7 +50,7 @@ def table(results: dict) -> str:
     interval); every arm's and best-of-N's reward at matched KL."""
     lines = [
         "| arm | seed | round | steps | reward [95%] | KL [95%] | KL at EOS | finished | fresh samples' score | "
-        "sampling / training s |",
+        "seconds: sampling / training (its evaluations included) / this evaluation |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in results["runs"]:
@@ -60,7 +60,7 @@ def table(results: dict) -> str:
                 f"| {run['name']} | {run['seed']} | {p['round']} | {p['step']} | {_interval(p, 'reward', 3, '+')} | "
                 f"{_interval(p, 'kl', 2)} | {p['kl_eos']:.2f} | {p['finished']:.2f} | "
                 f"{p['fresh_samples_score']['mean']:+.3f} | "
-                f"{seconds.get('sampling', 0):.0f} / {seconds.get('training', 0):.0f} |"
+                f"{seconds.get('sampling', 0):.0f} / {seconds.get('training', 0):.0f} / {p['evaluation_seconds']:.0f} |"
             )
     for ref in results["reference"]:
         lines.append(

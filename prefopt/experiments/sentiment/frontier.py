@@ -41,6 +41,14 @@ class FrontierPoint:
         pairs = zip(first.arrays(), second.arrays(), strict=True)
         return FrontierPoint(*(torch.cat(pair, dim=1) for pair in pairs))
 
+    @staticmethod
+    def from_per_sample(arrays: dict) -> FrontierPoint:
+        """The point that :meth:`per_sample` wrote."""
+        return FrontierPoint(
+            *(torch.tensor(arrays[name], dtype=torch.float64) for name in ("rewards", "log_ratios", "eos_log_ratios")),
+            torch.tensor(arrays["finished"], dtype=torch.bool),
+        )
+
     def arrays(self) -> tuple[torch.Tensor, ...]:
         return self.rewards, self.log_ratios, self.eos_log_ratios, self.finished
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from prefopt.experiments.rounds.arms import SIZES, Arm, RoundsSize
+from prefopt.experiments.rounds.arms import SIZES, Arm, RoundsSize, arms
 from prefopt.experiments.rounds.compare import planned
 
 
 def test_the_planned_contrasts_name_the_arms_by_loss_rounds_and_reference():
-    by_question = dict(planned(SIZES["default"].arms))
+    by_question = dict(planned(arms(4, moving=True)))
     assert by_question["rounds against offline, Plackett-Luce"] == {"pl x4": 1, "pl offline": -1}
     assert by_question["what the whole ranking buys in rounds minus what it buys offline"] == {
         "pl x4": 1,

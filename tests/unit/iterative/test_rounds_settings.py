@@ -109,3 +109,15 @@ def test_every_rounds_key_is_documented():
     ]
     missing = [key for key in keys if key not in ("prompts", "scorer") and f"`{key}`" not in text]
     assert not missing, f"undocumented rounds keys: {missing}"
+
+
+def test_the_documented_recipe_for_a_real_model_is_a_valid_rounds_configuration(tmp_path):
+    from pathlib import Path
+
+    from prefopt.iterative import load_rounds_config
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "rounds.md").read_text()
+    recipe = text.split("cat > my-rounds.yaml <<'YAML'\n", 1)[1].split("\nYAML\n", 1)[0]
+    (tmp_path / "my-rounds.yaml").write_text(recipe)
+    config = load_rounds_config(tmp_path / "my-rounds.yaml")
+    assert config.train.loss["name"] == "plackett_luce" and config.prompts.pool == "fresh"
