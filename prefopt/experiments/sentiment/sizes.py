@@ -139,8 +139,8 @@ SIZES: dict[str, ExperimentSize] = {
         eval_samples=2,
         best_of=(1, 2, 4),
     ),
-    # fits 3 seeds in about an hour on 2 CPU cores: 64 prefixes, 16 steps of 4 prompts, the paper's (3 values
-    # each of its sweeps, IPO left out, RLOO at 2 KL coefficients: 13 runs) evaluated at 5 steps
+    # 3 seeds in 71 minutes on 2 CPU cores (docs/results/sentiment.md): 64 prefixes, 16 steps of 4 prompts, the
+    # paper's sweeps at 3 values each, IPO left out, RLOO at 2 KL coefficients (13 runs), evaluated at 5 steps
     "default": ExperimentSize(
         train_prompts=64,
         eval_prompts=32,
