@@ -52,6 +52,11 @@ class RoundsConfig(_Section):
     reference: Literal["fixed", "moving"] = Field(
         "fixed", description="fixed: the starting model every round; moving: the policy the round starts from"
     )
+    samples_from: Literal["policy", "start"] = Field(
+        "policy",
+        description="policy: each round samples the policy it starts from (on-policy); start: every round samples "
+        "the starting model (rounds on offline data, the ablation of on-policy sampling)",
+    )
     seed: int = Field(0, description="prompt split and sampling")
     output_dir: str = "runs/rounds"
 

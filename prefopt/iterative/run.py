@@ -3,7 +3,8 @@ train the next policy from the current one on those rankings; repeat.
 
 Round r (1-based) starts from pi_{r-1} (pi_0: the starting model):
 
-1. sample K responses of each of the round's training prompts from pi_{r-1}, score them with the configured scorer
+1. sample K responses of each of the round's training prompts from pi_{r-1} (from pi_0 every round with
+   ``samples_from: start``, the ablation of on-policy sampling), score them with the configured scorer
    and write ``samples.jsonl`` (the ``scored`` format: equal scores stay ties; a prompt whose scores all tie carries
    no preference, and training skips and counts it);
 2. train pi_r from pi_{r-1} on those records with :func:`prefopt.train`, against the reference that ``reference``
@@ -153,12 +154,13 @@ def _run_round(
 ) -> dict[str, Any]:
     here = RoundsDirectory(Path(config.output_dir)).round(number)
     seconds = PhaseSeconds()
+    source = policy if config.samples_from == "policy" else start
     if resume and here.samples_file.exists():
         rows = read_samples(here.samples_file)
         log(f"round {number}: reusing the samples in {here.samples_file}")
     else:
-        log(f"round {number}: sampling {len(plan.for_round(number))} prompts x {config.k} from {policy.path}")
-        _, model, samples = _sample(config, policy, plan.for_round(number), number, "train", seconds)
+        log(f"round {number}: sampling {len(plan.for_round(number))} prompts x {config.k} from {source.path}")
+        _, model, samples = _sample(config, source, plan.for_round(number), number, "train", seconds)
         del model
         free_memory()
         rows = _score(samples, scorer, seconds)
@@ -177,7 +179,7 @@ def _run_round(
     held_out = _held_out(config, number, plan.held_out, scorer, trained, start, seconds) if plan.held_out else None
     report = {
         "round": number,
-        "sampled_from": policy.path,
+        "sampled_from": source.path,
         "reference": reference.path,
         "policy": trained.path,
         "prompts": len(rows),

@@ -37,10 +37,11 @@ def test_every_arm_trains_in_rounds_on_fresh_samples_and_is_measured_after_each(
                 json.loads((arm_directory(out, arm, seed) / f"round-{r:02d}" / "report.json").read_text())
                 for r in range(1, arm.rounds + 1)
             ]
-            # round 1 samples pi_ref, round r the policy of round r - 1
+            # round 1 samples pi_ref, round r the policy of round r - 1 (pi_ref again when the arm asks for it)
             assert reports[0]["sampled_from"] == str(out / "sft")
             for before, after in zip(reports, reports[1:], strict=False):
-                assert after["sampled_from"] == before["policy"]
+                expected = before["policy"] if arm.samples_from == "policy" else str(out / "sft")
+                assert after["sampled_from"] == expected and after["sampled_from"] != after["policy"]
             # each round samples its own slice of the prefixes; together they are every prefix once
             sampled = [
                 json.loads(line)["prompt"]
@@ -59,7 +60,7 @@ def test_every_arm_trains_in_rounds_on_fresh_samples_and_is_measured_after_each(
         return float(torch.tensor(per_sample[run["points"][-1]["id"]]["rewards"], dtype=torch.float64).mean())
 
     contrasts = results["contrasts"]
-    assert len(contrasts) == 5  # rounds vs offline twice, PL vs DPO twice, their difference; no arm for the rest
+    assert len(contrasts) == 6  # rounds vs offline twice, PL vs DPO twice, their difference, on-policy samples
     for contrast in contrasts:
         expected = [sum(w * last_reward(seed, name) for name, w in contrast["weights"].items()) for seed in seeds]
         for seed, value in zip(seeds, expected, strict=True):
@@ -75,3 +76,5 @@ def test_every_arm_trains_in_rounds_on_fresh_samples_and_is_measured_after_each(
     # a rerun reads every finished arm's points back and trains nothing again: the same results
     again = run_rounds_experiment(None, imdb, out, size, scorer=code_point_scorer, seeds=seeds, log=lambda _: None)
     assert again["runs"] == results["runs"] and again["contrasts"] == results["contrasts"]
+    assert again["reference"] == results["reference"] and again["best_of_n"] == results["best_of_n"]
+    assert all((out / "reference" / f"seed-{seed}.json").is_file() for seed in seeds)

@@ -22,22 +22,33 @@ DPO_BEST_VS_WORST = {"name": "dpo", "beta": 0.1, "pairs": "best_vs_worst"}
 @dataclass(frozen=True)
 class Arm:
     """One way of training: ``loss`` (a loss spec) over ``rounds`` rounds (1: offline) against the ``reference``
-    (``fixed``: pi_ref; ``moving``: the policy each round starts from); ``family`` colours it in the plot."""
+    (``fixed``: pi_ref; ``moving``: the policy each round starts from), each round sampling the policy it starts
+    from (``samples_from`` ``policy``) or pi_ref (``start``); ``family`` colours it in the plot."""
 
     name: str
     family: str
     loss: dict[str, Any]
     rounds: int
     reference: str = "fixed"
+    samples_from: str = "policy"
 
 
 def arms(rounds: int, moving: bool = False) -> tuple[Arm, ...]:
-    """Plackett-Luce, DPO on all pairs and DPO on best-vs-worst, each in ``rounds`` rounds; Plackett-Luce and DPO
-    on all pairs offline; and, with ``moving``, Plackett-Luce in rounds against a moving reference."""
+    """Plackett-Luce, DPO on all pairs and DPO on best-vs-worst, each in ``rounds`` rounds; Plackett-Luce in
+    ``rounds`` rounds of pi_ref's samples (the same rounds, fresh optimizer each, without on-policy samples);
+    Plackett-Luce and DPO on all pairs offline; and, with ``moving``, Plackett-Luce in rounds against a moving
+    reference."""
     chosen = (
         Arm(f"pl x{rounds}", f"plackett_luce, {rounds} rounds", PL, rounds),
         Arm(f"dpo-all x{rounds}", f"dpo all pairs, {rounds} rounds", DPO_ALL, rounds),
         Arm(f"dpo-bvw x{rounds}", f"dpo best vs worst, {rounds} rounds", DPO_BEST_VS_WORST, rounds),
+        Arm(
+            f"pl x{rounds} pi_ref samples",
+            f"plackett_luce, {rounds} rounds of pi_ref samples",
+            PL,
+            rounds,
+            samples_from="start",
+        ),
         Arm("pl offline", "plackett_luce, offline", PL, 1),
         Arm("dpo-all offline", "dpo all pairs, offline", DPO_ALL, 1),
     )

@@ -20,15 +20,25 @@ VALUES = {"reward": "rewards", "kl": "log_ratios"}
 
 def planned(arms: tuple[Arm, ...]) -> list[tuple[str, dict[str, int]]]:
     """The contrasts the experiment asks about, among the arms present: ``(question, {arm name: weight})``."""
-    by_role = {(arm.loss.get("pairs", arm.loss["name"]), arm.rounds > 1, arm.reference): arm.name for arm in arms}
-    pl, dpo, bvw = "plackett_luce", "all", "best_vs_worst"
-    rounds_pl, rounds_dpo = by_role.get((pl, True, "fixed")), by_role.get((dpo, True, "fixed"))
-    offline_pl, offline_dpo = by_role.get((pl, False, "fixed")), by_role.get((dpo, False, "fixed"))
+    by_role = {
+        (arm.loss.get("pairs", arm.loss["name"]), arm.rounds > 1, arm.reference, arm.samples_from): arm.name
+        for arm in arms
+    }
+    pl, dpo, bvw, on = "plackett_luce", "all", "best_vs_worst", "policy"
+    rounds_pl, rounds_dpo = by_role.get((pl, True, "fixed", on)), by_role.get((dpo, True, "fixed", on))
+    offline_pl, offline_dpo = by_role.get((pl, False, "fixed", on)), by_role.get((dpo, False, "fixed", on))
     wanted = [
+        (
+            "on-policy samples against pi_ref's, Plackett-Luce in rounds",
+            {rounds_pl: 1, by_role.get((pl, True, "fixed", "start")): -1},
+        ),
         ("rounds against offline, Plackett-Luce", {rounds_pl: 1, offline_pl: -1}),
         ("rounds against offline, DPO all pairs", {rounds_dpo: 1, offline_dpo: -1}),
         ("Plackett-Luce against DPO all pairs, in rounds", {rounds_pl: 1, rounds_dpo: -1}),
-        ("Plackett-Luce against DPO best vs worst, in rounds", {rounds_pl: 1, by_role.get((bvw, True, "fixed")): -1}),
+        (
+            "Plackett-Luce against DPO best vs worst, in rounds",
+            {rounds_pl: 1, by_role.get((bvw, True, "fixed", on)): -1},
+        ),
         ("Plackett-Luce against DPO all pairs, offline", {offline_pl: 1, offline_dpo: -1}),
         (
             "what the whole ranking buys in rounds minus what it buys offline",
@@ -36,7 +46,7 @@ def planned(arms: tuple[Arm, ...]) -> list[tuple[str, dict[str, int]]]:
         ),
         (
             "moving against fixed reference, Plackett-Luce in rounds",
-            {by_role.get((pl, True, "moving")): 1, rounds_pl: -1},
+            {by_role.get((pl, True, "moving", on)): 1, rounds_pl: -1},
         ),
     ]
     return [(question, weights) for question, weights in wanted if None not in weights]

@@ -7,13 +7,15 @@ pi_ref, the prefixes and the evaluation draws are the sentiment experiment's at 
 point and its best-of-N. Outputs in ``out``: ``prompts.jsonl`` (the training prefixes), ``arms/seed-S/ARM/`` (each
 arm's rounds directory: every round's samples, training run, policy and report, and ``points.json``, the arm's
 measured points, written when it is finished: a rerun reads them back), ``results.json``,
-``per_sample.json``, ``frontier.png`` and ``table.md``.
+``per_sample.json``, ``frontier.png`` and ``table.md``; ``reference/seed-S.json`` keeps each seed's pi_ref pool
+and best-of-N for a rerun.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 from accelerate import PartialState
@@ -59,6 +61,7 @@ def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, score
             "eval_fraction": 0,
         },
         "reference": arm.reference,
+        "samples_from": arm.samples_from,
         "seed": ROUNDS_SEED_STRIDE * seed + ROUNDS_SEED_STRIDE // 2,
         "output_dir": str(arm_directory(out, arm, seed)),
         "train": {
@@ -83,6 +86,22 @@ def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, score
             "reference": {"cache_dir": str(out / "reference-cache")},
         },
     }
+
+
+def measured_reference(out: Path, size: RoundsSize, seed: int, per_sample: dict, measure) -> dict:
+    """pi_ref's point, best-of-N and the checks of one seed: ``measure()`` (the sentiment experiment's
+    ``reference_points``) the first time, written to ``reference/seed-S.json``; read back on a rerun of the same
+    size."""
+    saved = out / "reference" / f"seed-{seed}.json"
+    if saved.is_file():
+        kept = json.loads(saved.read_text())
+        if kept["size"] == repr(size.base):
+            per_sample[kept["reference"]["id"]] = kept["pool"]
+            return kept
+    measured = measure()
+    kept = {key: measured[key] for key in ("reference", "best_of_n", "checks")}
+    write_json(saved, {**kept, "size": repr(size.base), "pool": per_sample[kept["reference"]["id"]]})
+    return kept
 
 
 def run_arm(arm: Arm, size: RoundsSize, setting: Setting, evaluation, out: Path, scorer: str, seed: int, log):
@@ -166,7 +185,15 @@ def run_rounds_experiment(
     for seed in seeds:
         since = time.monotonic()
         evaluation, extra_draws = draws(setting, reward, size.base, seed)
-        measured = reference_points(setting.reference, evaluation, extra_draws, size.base, bootstrap, seed, per_sample)
+        measured = measured_reference(
+            out,
+            size,
+            seed,
+            per_sample,
+            partial(
+                reference_points, setting.reference, evaluation, extra_draws, size.base, bootstrap, seed, per_sample
+            ),
+        )
         references.append(measured["reference"])
         best += measured["best_of_n"]
         checks.append(measured["checks"])

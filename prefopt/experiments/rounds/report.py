@@ -23,6 +23,8 @@ def arm_colours(results: dict) -> dict[str, str]:
         family = run["family"]
         loss = next(name for name in COLOURS if family.startswith(name))
         colours[family] = COLOURS["moving ref"] if "moving" in family else COLOURS[loss]
+        if "pi_ref samples" in family:
+            colours[family] = "tab:orange"
         if family.endswith("offline"):
             colours[family] = {"tab:red": "tab:pink", "tab:blue": "tab:gray"}.get(colours[family], "tab:brown")
     return colours

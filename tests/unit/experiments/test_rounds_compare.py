@@ -18,7 +18,11 @@ def test_the_planned_contrasts_name_the_arms_by_loss_rounds_and_reference():
         "dpo-all offline": 1,
     }
     assert by_question["moving against fixed reference, Plackett-Luce in rounds"] == {"pl x4 moving": 1, "pl x4": -1}
-    assert len(by_question) == 7
+    assert by_question["on-policy samples against pi_ref's, Plackett-Luce in rounds"] == {
+        "pl x4": 1,
+        "pl x4 pi_ref samples": -1,
+    }
+    assert len(by_question) == 8
 
 
 def test_rounds_must_divide_the_steps_and_the_prefixes():
