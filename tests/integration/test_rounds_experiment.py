@@ -5,10 +5,12 @@ measured points."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
+from prefopt.config import ConfigError
 from prefopt.experiments.rounds import SIZES, RoundsSize, run_rounds_experiment
 from prefopt.experiments.rounds.pipeline import arm_directory
 from tests.integration.test_sentiment_experiment import code_point_scorer, imdb  # noqa: F401 (fixtures)
@@ -78,3 +80,7 @@ def test_every_arm_trains_in_rounds_on_fresh_samples_and_is_measured_after_each(
     assert again["runs"] == results["runs"] and again["contrasts"] == results["contrasts"]
     assert again["reference"] == results["reference"] and again["best_of_n"] == results["best_of_n"]
     assert all((out / "reference" / f"seed-{seed}.json").is_file() for seed in seeds)
+    # a rerun of another size into it is refused before anything loads
+    other = RoundsSize(replace(size.base, steps=4), size.rounds, ARMS)
+    with pytest.raises(ConfigError, match="another size"):
+        run_rounds_experiment(None, imdb, out, other, scorer=code_point_scorer, seeds=seeds, log=lambda _: None)

@@ -22,6 +22,7 @@ from accelerate import PartialState
 
 from prefopt.api import StepEnd
 from prefopt.atomic import write_json, write_jsonl, write_text
+from prefopt.config import ConfigError
 from prefopt.experiments.rounds.arms import Arm, RoundsSize
 from prefopt.experiments.rounds.compare import contrasts
 from prefopt.experiments.rounds.report import plot, table
@@ -90,18 +91,34 @@ def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, score
 
 def measured_reference(out: Path, size: RoundsSize, seed: int, per_sample: dict, measure) -> dict:
     """pi_ref's point, best-of-N and the checks of one seed: ``measure()`` (the sentiment experiment's
-    ``reference_points``) the first time, written to ``reference/seed-S.json``; read back on a rerun of the same
-    size."""
+    ``reference_points``) the first time, written to ``reference/seed-S.json``; read back on a rerun."""
     saved = out / "reference" / f"seed-{seed}.json"
     if saved.is_file():
         kept = json.loads(saved.read_text())
-        if kept["size"] == repr(size.base):
-            per_sample[kept["reference"]["id"]] = kept["pool"]
-            return kept
+        per_sample[kept["reference"]["id"]] = kept["pool"]
+        return kept
     measured = measure()
     kept = {key: measured[key] for key in ("reference", "best_of_n", "checks")}
-    write_json(saved, {**kept, "size": repr(size.base), "pool": per_sample[kept["reference"]["id"]]})
+    write_json(saved, {**kept, "pool": per_sample[kept["reference"]["id"]]})
     return kept
+
+
+def check_same_experiment(out: Path, identity: dict) -> None:
+    """Record what ``out`` measures (``experiment.json``); a rerun into it must measure the same, so that the
+    arms and pi_ref points it reads back belong to it (arms may be added).
+
+    Raises:
+        ConfigError: naming the directory and each setting that differs.
+    """
+    marker = out / "experiment.json"
+    if marker.is_file():
+        recorded = json.loads(marker.read_text())
+        changed = [key for key in identity if recorded.get(key) != identity[key]]
+        if changed:
+            raise ConfigError(
+                f"{out} holds a rounds experiment with another {', '.join(changed)}; choose another --out"
+            )
+    write_json(marker, identity)
 
 
 def run_arm(arm: Arm, size: RoundsSize, setting: Setting, evaluation, out: Path, scorer: str, seed: int, log):
@@ -174,6 +191,9 @@ def run_rounds_experiment(
     bootstrap = bootstrap or Bootstrap()
     imdb_files(imdb)
     out.mkdir(parents=True, exist_ok=True)
+    check_same_experiment(
+        out, {"size": repr(size.base), "rounds": size.rounds, "model": model or "tiny preset", "scorer": scorer}
+    )
     env = environment(PartialState().device)
     log(f"environment: {describe(env)}")
     reward = build_scorer(scorer)
