@@ -67,7 +67,7 @@ def prepare(
     """The :class:`Setting` of ``size``: the prefixes of IMDb chosen with ``seed``, and pi_ref, fine-tuned from
     ``model`` into ``out / "sft"`` or, given ``sft_dir``, the pi_ref an earlier run saved there (the same
     prefixes then need the same ``size`` and ``seed`` as that run)."""
-    tokenizer, policy = load_policy(model, seed)
+    tokenizer, policy = load_policy(model if sft_dir is None else str(sft_dir), seed)  # SFT saved its tokenizer
     sft_texts, train_prompts, eval_prompts = imdb_text(
         imdb, size.train_prompts, size.eval_prompts, size.sft_reviews, tokenizer, seed
     )
@@ -76,8 +76,6 @@ def prepare(
         sft_loss = supervised_finetune(policy, tokenizer, sft_texts, sft_dir, size=size, seed=seed, progress=False)
         log(f"SFT on {len(sft_texts)} reviews, {size.sft_steps} steps: final loss {sft_loss:.3f}")
     else:
-        del policy
-        tokenizer, policy = load_policy(str(sft_dir), seed)
         log(f"pi_ref: {sft_dir}")
     return Setting(tokenizer, policy.eval(), sft_dir, train_prompts, eval_prompts)
 
