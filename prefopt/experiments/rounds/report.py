@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefopt.experiments.sentiment.report import matched_table, plot_frontier
+from prefopt.experiments.sentiment.report import matched_table, plot_frontier, with_interval
 
 COLOURS = {
     "plackett_luce": "tab:red",
@@ -36,11 +36,6 @@ def plot(results: dict, path: Path) -> None:
     plot_frontier(results, path, title, arm_colours(results))
 
 
-def _interval(point: dict, value: str, digits: int, sign: str = "") -> str:
-    low, high = point[f"{value}_ci"]
-    return f"{point[value]:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
-
-
 def _contrast(outcome: dict, digits: int) -> str:
     low, high = outcome["interval"]
     mark = "" if outcome["zero_inside"] else " *"
@@ -59,19 +54,19 @@ def table(results: dict) -> str:
         for p in run["points"]:
             seconds = p["seconds"]
             lines.append(
-                f"| {run['name']} | {run['seed']} | {p['round']} | {p['step']} | {_interval(p, 'reward', 3, '+')} | "
-                f"{_interval(p, 'kl', 2)} | {p['kl_eos']:.2f} | {p['finished']:.2f} | "
+                f"| {run['name']} | {run['seed']} | {p['round']} | {p['step']} | {with_interval(p, 'reward', 3, '+')} | "
+                f"{with_interval(p, 'kl', 2)} | {p['kl_eos']:.2f} | {p['finished']:.2f} | "
                 f"{p['fresh_samples_score']['mean']:+.3f} | "
                 f"{seconds.get('sampling', 0):.0f} / {seconds.get('training', 0):.0f} / {p['evaluation_seconds']:.0f} |"
             )
     for ref in results["reference"]:
         lines.append(
-            f"| pi_ref (SFT) | {ref['seed']} | 0 | 0 | {_interval(ref, 'reward', 3, '+')} | 0 | 0 | "
+            f"| pi_ref (SFT) | {ref['seed']} | 0 | 0 | {with_interval(ref, 'reward', 3, '+')} | 0 | 0 | "
             f"{ref['finished']:.2f} | - | - |"
         )
     for b in results["best_of_n"]:
         lines.append(
-            f"| best-of-{b['n']} (oracle) | {b['seed']} | 0 | 0 | {_interval(b, 'reward', 3, '+')} | "
+            f"| best-of-{b['n']} (oracle) | {b['seed']} | 0 | 0 | {with_interval(b, 'reward', 3, '+')} | "
             f"{b['kl']:.2f} (analytic) | - | - | - | - |"
         )
     seeds = results["seeds"]

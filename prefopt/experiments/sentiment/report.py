@@ -112,7 +112,8 @@ def plot_frontier(results: dict, path: Path, title: str, colours: dict[str, str]
     os.replace(partial, path)
 
 
-def _with_interval(point: dict, value: str, digits: int, sign: str = "") -> str:
+def with_interval(point: dict, value: str, digits: int, sign: str = "") -> str:
+    """``value`` of ``point`` and its 95% interval ``value_ci``: ``+0.400 [+0.350, +0.450]``."""
     low, high = point[f"{value}_ci"]
     return f"{point[value]:{sign}.{digits}f} [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
@@ -133,17 +134,17 @@ def table(results: dict) -> str:
         best = max(run["points"], key=lambda p: p["reward"])
         lines.append(
             f"| {family_label(run['family'], results)} | {run['name']} | {run['seed']} | {last['step']} | "
-            f"{_with_interval(last, 'reward', 3, '+')} | {_with_interval(last, 'kl', 2)} | {last['kl_eos']:.2f} | "
+            f"{with_interval(last, 'reward', 3, '+')} | {with_interval(last, 'kl', 2)} | {last['kl_eos']:.2f} | "
             f"{last['finished']:.2f} | {best['reward']:+.3f} ({best['kl']:.2f}, {best['step']}) |"
         )
     for ref in results["reference"]:
         lines.append(
-            f"| pi_ref (SFT) | - | {ref['seed']} | 0 | {_with_interval(ref, 'reward', 3, '+')} | 0 | 0 | "
+            f"| pi_ref (SFT) | - | {ref['seed']} | 0 | {with_interval(ref, 'reward', 3, '+')} | 0 | 0 | "
             f"{ref['finished']:.2f} | - |"
         )
     for b in results["best_of_n"]:
         lines.append(
-            f"| best-of-N (oracle) | N={b['n']} | {b['seed']} | 0 | {_with_interval(b, 'reward', 3, '+')} | "
+            f"| best-of-N (oracle) | N={b['n']} | {b['seed']} | 0 | {with_interval(b, 'reward', 3, '+')} | "
             f"{b['kl']:.2f} (analytic) | - | - | - |"
         )
     lines.append("")
