@@ -27,6 +27,7 @@ from prefopt import quickstart
 from prefopt.config import ConfigError, ModelConfig
 from prefopt.hub_names import is_hub_id
 from prefopt.model.hub import HubModel, HubModelError, resolve_hub_model, where_looked
+from prefopt.model.vector_math import settle_vector_math
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 
@@ -184,7 +185,9 @@ def _with_padding(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase
 
 
 def load_model(source: ModelSource, dtype: str) -> PreTrainedModel:
-    """Instantiate the model of ``source`` in ``dtype`` on the CPU."""
+    """Instantiate the model of ``source`` in ``dtype`` on the CPU (after :func:`settle_vector_math`, so that its
+    first forward pass computes as every later one)."""
+    settle_vector_math()
     torch_dtype = DTYPES[dtype]
     if source.description is not None:
         architecture = source.description["arch"]

@@ -29,6 +29,7 @@ from prefopt.config import ModelConfig
 from prefopt.data.batch import Batch
 from prefopt.model.chunked_head import ChunkedHead, find_plain_head
 from prefopt.model.packing import pack_batch
+from prefopt.model.vector_math import settle_vector_math
 
 # positions whose logsumexp is taken in float32 at once: bounds the float32 working copy of the vocabulary
 # logits to _LOGSUMEXP_CHUNK x V values whatever the batch and sequence length
@@ -230,6 +231,7 @@ def sequence_logprobs(
             padded, with the head's settings.
         token_level: also return per-token log-probs (B, K, R) for losses that declare they need them.
     """
+    settle_vector_math()  # also for a model not loaded by load_model: its first pass computes as every later one
     batch_size, slots, resp_len = batch.response_ids.shape
     if batch.prompt_ids.shape[1] == 0:
         raise ValueError("every example needs at least one prompt token to condition the first response token")
