@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.integration.runs import REPO, tiny_trainer
 
 # Builds the tiny run (its reference caches are hits) and evaluates it before training: the first forward pass of
@@ -24,6 +26,7 @@ with tiny_trainer(tmp_path, name) as trainer:
 FRESH_PROCESSES = 5
 
 
+@pytest.mark.slow
 def test_first_forward_of_fresh_processes_reproduces_a_cache_written_by_another(tmp_path):
     with tiny_trainer(tmp_path, "writer") as writer:  # computes the reference caches in this process
         assert writer.evaluate()["margin"] == 0.0
