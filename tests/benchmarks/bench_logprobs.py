@@ -109,7 +109,7 @@ def _resident_mib(field: str) -> float:
 def build_model(name: str):
     """The float32 model ``name`` (``small`` or ``smollm2``) and its vocabulary size."""
     from prefopt.config import ModelConfig
-    from prefopt.experiments.sentiment.__main__ import default_model
+    from prefopt.experiments.sentiment.models import default_model
     from prefopt.model.load import load_model, load_tokenizer, resolve_source
 
     path = default_model() if name == "smollm2" else None

@@ -100,7 +100,7 @@ def make_smollm2(folder: Path) -> None:
     """SmolLM2-135M-Instruct from its .gguf, as prefopt loads it (dequantised to float32), saved as a Hugging Face
     directory that both frameworks read."""
     from prefopt.config import ModelConfig
-    from prefopt.experiments.sentiment.__main__ import default_model
+    from prefopt.experiments.sentiment.models import default_model
     from prefopt.model.load import load_model, load_tokenizer, resolve_source
 
     gguf = default_model()

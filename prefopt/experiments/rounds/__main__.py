@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prefopt.experiments.rounds.arms import SIZES
 from prefopt.experiments.rounds.pipeline import run_rounds_experiment
-from prefopt.experiments.sentiment.__main__ import chosen_model
+from prefopt.experiments.sentiment.models import chosen_model
 from prefopt.experiments.sentiment.rloo import MissingDependency
 
 
